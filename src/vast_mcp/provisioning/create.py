@@ -1,0 +1,269 @@
+"""Carry out a confirmed quote: create, fall back once, reconcile, wait, attach SSH, prove SSH.
+
+Money rules (DESIGN §5):
+* the create request is sent once per attempt; a lost answer is reconciled by
+  reading the instance list for this attempt's marker, never by sending again;
+* an offer taken between plan and create gets exactly one retry, on the next
+  live candidate that still fits the confirmed price ceiling;
+* an instance that dies before running is destroyed (it would bill storage for
+  nothing) and reported; anything left alive is reported with its price.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from vast_mcp.provisioning.errors import UserFacingError
+from vast_mcp.provisioning.quote import QuoteTerms
+from vast_mcp.provisioning.readiness import Progress, SshEndpoint, probe_ssh, ssh_endpoints, wait_for_state
+from vast_mcp.provisioning.sshkeys import ensure_on_account, parse_public_key
+from vast_mcp.vast import (
+    CreateRequest,
+    Instance,
+    NotFoundError,
+    Offer,
+    OfferUnavailableError,
+    OutcomeUnknownError,
+    VastClient,
+    VastError,
+)
+from vast_mcp.views import untrusted
+
+MARKER_ENV = "VAST_MCP_REQUEST"  # per-request marker, so a lost answer can be found by reading
+
+
+class CreatedInstance(BaseModel):
+    instance_id: int
+    offer_id: int
+    state: str = Field(description="last known actual_status")
+    price_per_hour: float
+    billing: bool = Field(description="true while it exists (GPU while running, disk until destroyed)")
+    ssh_ready: bool = False
+    ssh_command: str | None = None
+    ssh_banner: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class CreateResult(BaseModel):
+    ok: bool = Field(description="every requested instance is running (and answers SSH when waited for)")
+    summary: str
+    instances: list[CreatedInstance]
+    billing_per_hour: float = Field(description="$/h of everything this call left existing")
+    next_steps: list[str]
+
+
+@dataclass
+class Settings:
+    wait: bool
+    poll_s: float
+    ready_timeout_s: float
+    ssh_timeout_s: float
+    ssh_interval_s: float = 3.0
+
+
+async def _noop(_: float, __: str) -> None:
+    return None
+
+
+async def execute_quote(
+    vast: VastClient, terms: QuoteTerms, cfg: Settings, progress: Progress = _noop
+) -> CreateResult:
+    if terms.ssh_key_text:
+        key = parse_public_key(terms.ssh_key_text)
+        await progress(0.5, "registering the SSH key on the account (if absent)")
+        await ensure_on_account(vast, key)
+    live = await vast.offers.search(terms.filters, terms.objective)
+    created: list[CreatedInstance] = []
+    used_machines: set[int | None] = set()
+    failures: list[str] = []
+    batch = secrets.token_hex(4)
+    for slot, offer_id in enumerate(terms.offer_ids):
+        try:
+            made = await _create_slot(vast, terms, offer_id, live, used_machines, f"{batch}-{slot}", progress)
+        except UserFacingError as exc:
+            failures.append(f"instance {slot + 1}: {exc}")
+            continue
+        created.append(made)
+    if cfg.wait:
+        for made in created:
+            await _bring_up(vast, terms, made, cfg, progress)
+    return _report(terms, created, failures, cfg.wait)
+
+
+async def _create_slot(
+    vast: VastClient,
+    terms: QuoteTerms,
+    offer_id: int,
+    live: list[Offer],
+    used_machines: set[int | None],
+    marker: str,
+    progress: Progress,
+) -> CreatedInstance:
+    target = _live_offer(live, offer_id, terms)
+    retried = False
+    if target is None:  # gone or repriced above the ceiling since the plan: that is our one retry
+        retried = True
+        target = _next_candidate(live, terms, used_machines)
+    for attempt in (1, 2):
+        if target is None:
+            raise UserFacingError(
+                f"no offer within the confirmed ceiling of ${terms.price_ceiling:.2f}/h is available "
+                "any more; nothing was rented. Call plan_instance again for current prices."
+            )
+        try:
+            made = await _create_once(vast, terms, target, f"{marker}-{attempt}", progress)
+        except OfferUnavailableError:
+            if retried:
+                raise UserFacingError(
+                    f"offer {target.id} was taken too, after one retry; nothing was rented. "
+                    "Call plan_instance again."
+                ) from None
+            retried = True
+            await progress(1.0, f"offer {target.id} was taken; trying the next candidate")
+            live[:] = await vast.offers.search(terms.filters, terms.objective)
+            used_machines.add(target.machine_id)
+            target = _next_candidate(live, terms, used_machines)
+            continue
+        used_machines.add(target.machine_id)
+        return made
+    raise AssertionError("unreachable: two attempts at most")
+
+
+def _live_offer(live: list[Offer], offer_id: int, terms: QuoteTerms) -> Offer | None:
+    for offer in live:
+        if offer.id == offer_id and offer.price_per_hour(terms.disk_gb) <= terms.price_ceiling:
+            return offer
+    return None
+
+
+def _next_candidate(live: list[Offer], terms: QuoteTerms, used_machines: set[int | None]) -> Offer | None:
+    """The best live offer that still matches the confirmed filters and ceiling (live is ranked)."""
+    for offer in live:
+        if offer.machine_id in used_machines and offer.machine_id is not None:
+            continue
+        if offer.price_per_hour(terms.disk_gb) <= terms.price_ceiling:
+            return offer
+    return None
+
+
+async def _create_once(
+    vast: VastClient, terms: QuoteTerms, offer: Offer, marker: str, progress: Progress
+) -> CreatedInstance:
+    request = CreateRequest(
+        image=terms.image, disk=terms.disk_gb, label=terms.label, env={MARKER_ENV: marker}
+    )
+    price = offer.price_per_hour(terms.disk_gb)
+    await progress(1.0, f"renting offer {offer.id} ({offer.num_gpus}x {offer.gpu_name}, ${price:.3f}/h)")
+    try:
+        instance_id = await vast.instances.create(offer.id, request)
+    except OutcomeUnknownError:
+        await progress(1.5, "the create's answer was lost; checking the instance list instead of resending")
+        found = await _reconcile(vast, terms.label, marker)
+        if found is None:
+            raise UserFacingError(
+                f"the answer to renting offer {offer.id} was lost and no instance with this request's "
+                "marker exists, so nothing was rented. Call plan_instance again to retry."
+            ) from None
+        instance_id = found.id
+    return CreatedInstance(
+        instance_id=instance_id, offer_id=offer.id, state="created", price_per_hour=round(price, 4), billing=True
+    )
+
+
+async def _reconcile(vast: VastClient, label: str, marker: str) -> Instance | None:
+    """Find the instance a lost create made, by label and this attempt's marker."""
+    try:
+        candidates = await vast.instances.list(label=label)
+    except VastError:
+        candidates = await vast.instances.list()  # the read itself is retried; one more, unfiltered
+    for instance in candidates:
+        if instance.extra_env.get(MARKER_ENV) == marker:
+            return instance
+    return None
+
+
+async def _bring_up(
+    vast: VastClient, terms: QuoteTerms, made: CreatedInstance, cfg: Settings, progress: Progress
+) -> None:
+    outcome = await wait_for_state(
+        vast, made.instance_id, "running", timeout_s=cfg.ready_timeout_s, poll_s=cfg.poll_s, progress=progress
+    )
+    made.state = outcome.state
+    if not outcome.reached:
+        if outcome.failure is None:
+            made.notes.append(
+                f"not running after {outcome.waited_s:.0f}s (status {outcome.state}); it exists and bills. "
+                "Wait longer with wait_for_instance, or destroy it."
+            )
+            return
+        made.notes.append(f"failed to start: {untrusted(outcome.failure)}")
+        await _destroy_dud(vast, made)
+        return
+    instance = outcome.instance
+    assert instance is not None
+    if terms.ssh_key_text:
+        try:
+            await vast.ssh.attach(made.instance_id, terms.ssh_key_text)
+        except VastError as exc:
+            made.notes.append(f"attaching the SSH key failed ({exc}); retry with attach_ssh_key")
+    endpoints = ssh_endpoints(instance)
+    probe = await probe_ssh(
+        endpoints, timeout_s=cfg.ssh_timeout_s, interval_s=cfg.ssh_interval_s, progress=progress
+    )
+    made.ssh_ready = probe.ready
+    chosen: SshEndpoint | None = probe.endpoint or (endpoints[0] if endpoints else None)
+    made.ssh_command = chosen.command if chosen else None
+    made.ssh_banner = untrusted(probe.banner, 100) if probe.banner else None
+    if not probe.ready:
+        made.notes.append(
+            f"running, but SSH did not answer within {cfg.ssh_timeout_s:.0f}s; try check_ssh again shortly"
+        )
+
+
+async def _destroy_dud(vast: VastClient, made: CreatedInstance) -> None:
+    """An instance that died before running is useless and bills disk: remove it."""
+    try:
+        await vast.instances.destroy(made.instance_id)
+        try:
+            await vast.instances.get(made.instance_id)
+        except NotFoundError:
+            made.billing = False
+            made.state = "destroyed"
+            made.notes.append("it was destroyed so it does not keep billing")
+            return
+        made.notes.append("destroy was requested but it still exists; check it with get_instance")
+    except VastError as exc:
+        made.notes.append(f"destroying it failed ({exc}); it still bills: destroy_instance {made.instance_id}")
+
+
+def _report(terms: QuoteTerms, created: list[CreatedInstance], failures: list[str], waited: bool) -> CreateResult:
+    alive = [c for c in created if c.billing]
+    good: Literal[True, False] = (
+        len(created) == terms.count
+        and not failures
+        and all(c.state == "running" and (c.ssh_ready or not terms.ssh_key_text) for c in created)
+        if waited
+        else len(created) == terms.count and not failures
+    )
+    billing = round(sum(c.price_per_hour for c in alive), 4)
+    parts = [f"{len(alive)} of {terms.count} instance(s) exist and bill ${billing:.3f}/h in total."]
+    parts += failures
+    for c in created:
+        if c.notes:
+            parts.append(f"instance {c.instance_id}: " + "; ".join(c.notes))
+    steps: list[str] = []
+    if alive and not good:
+        ids = ", ".join(str(c.instance_id) for c in alive)
+        steps.append(f"Ask the user whether to keep or destroy instance(s) {ids} (destroy_instance).")
+    if not alive and failures:
+        steps.append("Nothing is billing. Call plan_instance again to get a fresh quote.")
+    for c in alive:
+        if c.ssh_command and c.ssh_ready:
+            steps.append(f"Connect: {c.ssh_command}")
+    if alive:
+        steps.append("When done: stop_instance keeps the disk (still billed), destroy_instance ends all billing.")
+    return CreateResult(ok=good, summary=" ".join(parts), instances=created, billing_per_hour=billing, next_steps=steps)

@@ -1,0 +1,15 @@
+"""Domain failures the caller can act on (the MCP layer shows their text as a tool error)."""
+
+from __future__ import annotations
+
+
+class UserFacingError(Exception):
+    """An anticipated failure whose message says what to do next."""
+
+
+class QuoteError(UserFacingError):
+    """The quote is missing, expired, used, altered, or from another server."""
+
+
+class ConfirmationRefused(UserFacingError):
+    """The human declined, cancelled, or could not be asked."""

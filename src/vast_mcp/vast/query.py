@@ -1,0 +1,104 @@
+"""Offer filters as a typed object, turned into Vast's ``{field: {op: value}}`` query.
+
+Every query carries the mandatory ``rentable=true`` and ``rented=false`` and asks
+Vast to price storage for the disk the user will really allocate
+(``allocated_storage``), so ``dph_total`` is the storage-inclusive $/h.
+Ranking is done here too, on our side, so the order never depends on Vast's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vast_mcp.vast.models import Offer
+
+Objective = Literal["price", "performance", "reliability"]
+
+# Vast sorts server-side first; we re-rank locally with the same intent.
+_ORDER: dict[Objective, list[list[str]]] = {
+    "price": [["dph_total", "asc"]],
+    "performance": [["dlperf", "desc"]],
+    "reliability": [["reliability", "desc"]],
+}
+
+
+class OfferFilters(BaseModel):
+    """What the user asked for. ``None`` means "no constraint"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gpu_name: str | None = Field(None, description='exact GPU model, e.g. "RTX 4090"')
+    num_gpus: int | None = Field(None, ge=1, le=16, description="GPUs per instance (exact)")
+    min_gpu_ram_gb: float | None = Field(None, ge=0, le=1024, description="VRAM per GPU, GB")
+    countries: tuple[str, ...] | None = Field(None, description="two-letter country codes")
+    max_dph: float | None = Field(None, gt=0, le=1000, description="storage-inclusive $/h per instance")
+    min_reliability: float | None = Field(None, ge=0, le=1)
+    verified: bool | None = Field(True, description="only Vast-verified machines")
+    min_cuda: float | None = Field(None, ge=0, le=99)
+    disk_gb: float = Field(64, ge=1, le=8192, description="disk to allocate, GB (priced into dph_total)")
+    direct_ports: bool | None = Field(None, description="require open host ports for direct SSH")
+
+
+def build_query(filters: OfferFilters, objective: Objective = "price", limit: int = 50) -> dict[str, Any]:
+    """The JSON body for ``POST /api/v0/bundles/``."""
+    q: dict[str, Any] = {"rentable": {"eq": True}, "rented": {"eq": False}}
+    if filters.verified is not None:
+        q["verified"] = {"eq": filters.verified}
+    if filters.gpu_name:
+        q["gpu_name"] = {"eq": filters.gpu_name}
+    if filters.num_gpus is not None:
+        q["num_gpus"] = {"eq": filters.num_gpus}
+    if filters.min_gpu_ram_gb is not None:
+        q["gpu_ram"] = {"gte": filters.min_gpu_ram_gb * 1000}  # API unit is MB
+    if filters.countries:
+        q["geolocation"] = {"in": [c.upper() for c in filters.countries]}
+    if filters.max_dph is not None:
+        q["dph_total"] = {"lte": filters.max_dph}
+    if filters.min_reliability is not None:
+        q["reliability"] = {"gte": filters.min_reliability}
+    if filters.min_cuda is not None:
+        q["cuda_max_good"] = {"gte": filters.min_cuda}
+    if filters.direct_ports:
+        q["direct_port_count"] = {"gte": 1}
+    q["disk_space"] = {"gte": filters.disk_gb}
+    q["order"] = _ORDER[objective]
+    q["type"] = "on-demand"
+    q["limit"] = limit
+    q["allocated_storage"] = filters.disk_gb
+    return q
+
+
+def matches(offer: Offer, filters: OfferFilters) -> bool:
+    """Re-check an offer locally: Vast's filtering is not something to trust with money."""
+    checks = [
+        offer.rentable and not offer.rented,
+        filters.gpu_name is None or offer.gpu_name == filters.gpu_name,
+        filters.num_gpus is None or offer.num_gpus == filters.num_gpus,
+        filters.min_gpu_ram_gb is None or offer.gpu_ram >= filters.min_gpu_ram_gb * 1000,
+        not filters.countries or offer.country in {c.upper() for c in filters.countries},
+        filters.max_dph is None or offer.price_per_hour(filters.disk_gb) <= filters.max_dph,
+        filters.min_reliability is None or offer.reliability >= filters.min_reliability,
+        filters.verified is None or (offer.verification == "verified") == filters.verified,
+        filters.min_cuda is None or offer.cuda_max_good >= filters.min_cuda,
+        not filters.direct_ports or offer.direct_port_count >= 1,
+        offer.disk_space >= filters.disk_gb,
+    ]
+    return all(checks)
+
+
+def rank(offers: Iterable[Offer], filters: OfferFilters, objective: Objective = "price") -> list[Offer]:
+    """Valid offers, best first. Ties break on price, then reliability, then id (stable)."""
+    disk = filters.disk_gb
+
+    def key(o: Offer) -> tuple[float, float, float, int]:
+        price = o.price_per_hour(disk)
+        if objective == "price":
+            return (price, -o.reliability, 0.0, o.id)
+        if objective == "performance":
+            return (-o.dlperf, price, -o.reliability, o.id)
+        return (-o.reliability, price, 0.0, o.id)
+
+    return sorted((o for o in offers if matches(o, filters)), key=key)

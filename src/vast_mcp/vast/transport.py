@@ -1,0 +1,464 @@
+"""The one place where Vast requests are sent.
+
+Auth header, pacing, retries, error mapping and the request history all live
+here, so every API area behaves the same way (DESIGN §6):
+
+* safe (repeatable) requests are retried on 429 (honouring ``Retry-After`` and a
+  body ``retry_after``), on 5xx and on connection errors, with jittered backoff;
+* a non-repeatable request (a create) is sent exactly once; if its answer is
+  lost it raises :class:`OutcomeUnknownError` so the caller reconciles by reading;
+* ``search_quota_exceeded`` is never retried;
+* an empty or unparsable body is retried once (safe requests), then saved to a
+  private temp file with the key redacted;
+* one shared token bucket paces all requests so normal use never draws a 429.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import tempfile
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from vast_mcp import __version__
+from vast_mcp.credentials import ApiKey, redact
+from vast_mcp.vast.errors import (
+    AuthError,
+    BadRequestError,
+    BadResponseError,
+    NotFoundError,
+    OfferUnavailableError,
+    OutcomeUnknownError,
+    RateLimitError,
+    SearchQuotaError,
+    ServerError,
+    VastConnectionError,
+    VastError,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://console.vast.ai"
+USER_AGENT = f"vast-mcp/{__version__}"
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard safe requests try. Unsafe requests are never retried."""
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_wait: float = 60.0  # longest server-requested wait we sit out before giving up
+
+
+class RateBudget:
+    """A token bucket shared by every request of one client.
+
+    Vast's real 429 shows about 5 requests per 10 s per account, so that is the
+    default; a 429 empties the bucket until the server's wait has passed.
+    """
+
+    def __init__(self, capacity: int = 5, period: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        self.capacity = capacity
+        self.rate = capacity / period
+        self._clock = clock
+        self._tokens = float(capacity)
+        self._stamp = clock()
+        self._not_before = 0.0
+        self._lock = anyio.Lock()
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    async def acquire(self, sleep: Sleep) -> None:
+        async with self._lock:
+            while True:
+                now = self._clock()
+                if now < self._not_before:
+                    await sleep(self._not_before - now)
+                    continue
+                self._refill(now)
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await sleep((1 - self._tokens) / self.rate)
+
+    def penalize(self, seconds: float) -> None:
+        now = self._clock()
+        self._refill(now)
+        self._tokens = 0.0
+        self._not_before = max(self._not_before, now + seconds)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as it went out (never the key), for `vast://requests/recent`."""
+
+    at: str
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    status: int | None
+    outcome: str
+    duration_ms: int
+
+
+@dataclass
+class _Attempt:
+    response: httpx.Response | None = None
+    error: Exception | None = None
+    data: Any = None
+    parsed: bool = False
+
+
+@dataclass
+class VastHttp:
+    """Sends requests to Vast. One per server process; the key can be swapped."""
+
+    api_key: ApiKey | None
+    base_url: str = DEFAULT_BASE_URL
+    timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(30.0, connect=10.0, read=60.0))
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    budget: RateBudget | None = field(default_factory=RateBudget)
+    transport: httpx.AsyncBaseTransport | None = None
+    sleep: Sleep = anyio.sleep
+    history: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=50))
+    _client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> VastHttp:
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url.rstrip("/"),
+            timeout=self.timeout,
+            transport=self.transport,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,  # a redirect must never carry the key elsewhere
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- public -----------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        safe: bool,
+    ) -> Any:
+        """Send one API call and return its parsed JSON body.
+
+        ``safe`` says whether sending it twice is harmless; only then is it retried.
+        """
+        if self._client is None:
+            raise RuntimeError("VastHttp used outside 'async with'")
+        if self.api_key is None:
+            raise AuthError(
+                "No Vast API key is configured. Set VAST_API_KEY, run `vast-mcp key set`, "
+                "or choose a key file with set_api_key_source.",
+                method=method,
+                path=path,
+            )
+        query = _encode_query(params)
+        # PUT/POST/DELETE always carry a JSON body, `{}` when empty (as the official CLI does).
+        body = json_body if json_body is not None or method == "GET" else {}
+        attempts = self.retry.attempts if safe else 1
+        bad_body_retried = False
+        attempt_no = 0
+        while True:
+            attempt_no += 1
+            if self.budget is not None:
+                await self.budget.acquire(self.sleep)
+            started = time.monotonic()
+            result = await self._send_once(method, path, query, body)
+            self._record(method, path, query, body, result, started)
+            response = result.response
+
+            if result.error is not None:
+                if not safe:
+                    raise self._lost_answer(method, path, result.error)
+                if attempt_no < attempts:
+                    await self.sleep(self._backoff(attempt_no))
+                    continue
+                raise VastConnectionError(
+                    f"Could not reach Vast at {self.base_url} ({type(result.error).__name__}) "
+                    f"after {attempt_no} attempts. Check the network or VAST_URL, then try again.",
+                    method=method,
+                    path=path,
+                ) from None
+
+            assert response is not None
+            status = response.status_code
+            if status == 429:
+                data = _try_json(response)
+                if isinstance(data, dict) and data.get("error") == "search_quota_exceeded":
+                    raise _quota_error(response, method, path)
+                wait = _retry_after(response, data)
+                if self.budget is not None:
+                    self.budget.penalize(wait if wait is not None else self._backoff(attempt_no))
+                if safe and attempt_no < attempts and (wait is None or wait <= self.retry.max_wait):
+                    logger.info("Vast rate limit on %s %s; waiting %.1fs", method, path, wait or 0)
+                    await self.sleep(wait if wait is not None else self._backoff(attempt_no))
+                    continue
+                raise _rate_limit_error(wait, method, path, safe)
+            if status >= 500:
+                if not safe:
+                    raise OutcomeUnknownError(
+                        f"Vast answered {status} to {method} {path}; the request may or may not have "
+                        "taken effect. Check the instance list before doing anything else.",
+                        status=status,
+                        method=method,
+                        path=path,
+                    )
+                if attempt_no < attempts:
+                    await self.sleep(self._backoff(attempt_no))
+                    continue
+                raise ServerError(
+                    f"Vast failed with HTTP {status} on {method} {path} after {attempt_no} attempts "
+                    f"({_detail(_try_json(response), response.text)}). Try again in a minute.",
+                    status=status,
+                    method=method,
+                    path=path,
+                )
+            if status >= 400:
+                raise self._client_error(response, method, path)
+
+            if not result.parsed:
+                if not safe:
+                    raise OutcomeUnknownError(
+                        f"Vast answered {method} {path} with an unreadable body; it may have taken "
+                        "effect. Check the instance list before doing anything else.",
+                        status=status,
+                        method=method,
+                        path=path,
+                    )
+                if not bad_body_retried:
+                    bad_body_retried = True
+                    continue
+                saved = self._save_bad_body(method, path, response)
+                raise BadResponseError(
+                    f"Vast answered {method} {path} with an empty or unreadable body twice. "
+                    f"The raw answer is saved in {saved} (key redacted). Try again later.",
+                    saved_to=saved,
+                    status=status,
+                    method=method,
+                    path=path,
+                )
+            data = result.data
+            if isinstance(data, dict) and data.get("success") is False:
+                raise self._failure_in_body(data, status, method, path)
+            return data
+
+    async def fetch_text(self, url: str, *, max_bytes: int = 256_000) -> str:
+        """GET a URL Vast handed us (log files) without the Authorization header."""
+        if self._client is None:
+            raise RuntimeError("VastHttp used outside 'async with'")
+        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as plain:
+            for attempt in range(1, 11):
+                try:
+                    response = await plain.get(url)
+                except httpx.HTTPError as exc:
+                    raise VastConnectionError(f"Could not fetch the log file ({type(exc).__name__}).") from None
+                if response.status_code == 200:
+                    return response.content[-max_bytes:].decode("utf-8", "replace")
+                # The log is written asynchronously; the official CLI polls for it too.
+                await self.sleep(min(0.3 * attempt, 2.0))
+        raise VastError("The instance log was not ready in time. Try again in a few seconds.")
+
+    # -- internals ----------------------------------------------------------------
+
+    async def _send_once(self, method: str, path: str, query: dict[str, str], body: Any) -> _Attempt:
+        assert self._client is not None and self.api_key is not None
+        headers = {"Authorization": f"Bearer {self.api_key.reveal()}"}
+        try:
+            response = await self._client.request(
+                method, path, params=query or None, json=body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            return _Attempt(error=exc)
+        attempt = _Attempt(response=response)
+        if response.status_code < 400:
+            try:
+                attempt.data = json.loads(response.content) if response.content.strip() else None
+                attempt.parsed = response.content.strip() != b""
+            except ValueError:
+                attempt.parsed = False
+        return attempt
+
+    def _backoff(self, attempt_no: int) -> float:
+        ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt_no - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _record(
+        self, method: str, path: str, query: dict[str, str], body: Any, result: _Attempt, started: float
+    ) -> None:
+        status = result.response.status_code if result.response is not None else None
+        outcome = type(result.error).__name__ if result.error is not None else str(status)
+        self.history.append(
+            RequestRecord(
+                at=datetime.now(UTC).isoformat(timespec="seconds"),
+                method=method,
+                path=path,
+                query=query,
+                body=body,
+                status=status,
+                outcome=outcome,
+                duration_ms=int((time.monotonic() - started) * 1000),
+            )
+        )
+
+    def _lost_answer(self, method: str, path: str, error: Exception) -> VastError:
+        if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+            # The connection never opened, so the request cannot have reached Vast.
+            return VastConnectionError(
+                f"Could not connect to Vast at {self.base_url} ({type(error).__name__}); nothing was "
+                "sent. Check the network or VAST_URL, then try again.",
+                method=method,
+                path=path,
+            )
+        return OutcomeUnknownError(
+            f"The answer to {method} {path} was lost ({type(error).__name__}); the request may have "
+            "taken effect. Check the instance list before doing anything else.",
+            method=method,
+            path=path,
+        )
+
+    def _key_hint(self) -> str:
+        key = self.api_key
+        return "no key" if key is None else f"key from {key.origin}, fingerprint {key.fingerprint}"
+
+    def _client_error(self, response: httpx.Response, method: str, path: str) -> VastError:
+        data = _try_json(response)
+        return self._failure_in_body(
+            data if isinstance(data, dict) else {"msg": _detail(data, response.text)},
+            response.status_code,
+            method,
+            path,
+        )
+
+    def _failure_in_body(self, data: dict[str, Any], status: int, method: str, path: str) -> VastError:
+        code = str(data.get("error") or "") or None
+        detail = _detail(data, "")
+        kw: dict[str, Any] = {"status": status, "code": code, "method": method, "path": path}
+        if status in (401, 403) or code == "auth_error":
+            return AuthError(
+                f"Vast refused the API key ({self._key_hint()}): {detail}. Check that the key is valid "
+                "and allowed to do this, or pick another key source (set_api_key_source, "
+                "`vast-mcp key set`).",
+                **kw,
+            )
+        if "no_such_ask" in f"{code} {detail}" or status == 410 and code != "deprecated_endpoint":
+            offer_id = data.get("ask_id")
+            return OfferUnavailableError(
+                f"The offer is no longer available ({detail}). Search again or plan again.",
+                offer_id=offer_id if isinstance(offer_id, int) else None,
+                **kw,
+            )
+        if status == 404 or code in {"no_such_instance", "not_found", "invalid_id", "no_such_ssh_key"}:
+            return NotFoundError(f"Not found on Vast: {detail}. Check the id with list_instances.", **kw)
+        if code == "deprecated_endpoint":
+            return VastError(f"Vast retired this endpoint: {detail}", **kw)
+        return BadRequestError(
+            f"Vast rejected {method} {path}: {detail}. Check the parameters named there.", **kw
+        )
+
+    def _save_bad_body(self, method: str, path: str, response: httpx.Response) -> Path:
+        secrets = [self.api_key.reveal()] if self.api_key is not None else []
+        headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items() if k.lower() != "authorization")
+        text = f"{method} {path} -> HTTP {response.status_code}\n{headers}\n\n{response.text}"
+        fd, name = tempfile.mkstemp(prefix="vast-mcp-response-", suffix=".txt")  # created 0600
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(redact(text, *secrets))
+        return Path(name)
+
+
+def _encode_query(params: Mapping[str, Any] | None) -> dict[str, str]:
+    """Encode values the way the official CLI does: JSON unless already a string."""
+    if not params:
+        return {}
+    return {
+        k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+        for k, v in params.items()
+        if v is not None
+    }
+
+
+def _try_json(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
+def _detail(data: Any, text: str) -> str:
+    if isinstance(data, dict):
+        for key in ("msg", "message", "detail", "error"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return value[:300]
+    text = " ".join(text.split())
+    return text[:300] if text else "no detail given"
+
+
+def _retry_after(response: httpx.Response, data: Any) -> float | None:
+    candidates: list[Any] = [response.headers.get("retry-after")]
+    if isinstance(data, dict):
+        candidates.append(data.get("retry_after"))
+    waits = []
+    for value in candidates:
+        try:
+            waits.append(float(value))
+        except (TypeError, ValueError):
+            continue
+    return max(waits) if waits else None
+
+
+def _rate_limit_error(wait: float | None, method: str, path: str, safe: bool) -> RateLimitError:
+    when = f"in {wait:.0f} s" if wait is not None else "in a few seconds"
+    nothing = "" if safe else " Nothing was done."
+    return RateLimitError(
+        f"Vast is rate limiting requests ({method} {path}).{nothing} Try again {when}.",
+        retry_after=wait,
+        status=429,
+        method=method,
+        path=path,
+    )
+
+
+def _quota_error(response: httpx.Response, method: str, path: str) -> SearchQuotaError:
+    resets_at = None
+    try:
+        resets_at = datetime.fromtimestamp(float(response.headers["x-ratelimit-reset"]), UTC)
+    except (KeyError, ValueError, OverflowError):
+        pass
+    when = f" It resets at {resets_at:%Y-%m-%d %H:%M} UTC." if resets_at else " It resets at UTC midnight."
+    return SearchQuotaError(
+        f"The daily Vast offer-search quota is used up.{when} Reuse the offers you already have "
+        "until then.",
+        resets_at=resets_at,
+        status=429,
+        code="search_quota_exceeded",
+        method=method,
+        path=path,
+    )

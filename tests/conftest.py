@@ -1,0 +1,14 @@
+"""Shared fixtures: anyio on asyncio, and a recognisable fake key that tests hunt for."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+# A key no real account has; every leak assertion greps for it (and its URL-encoded form).
+LEAK_CANARY = "vk-CANARY+leak/0123456789abcdef"
