@@ -8,6 +8,8 @@ data, never as instructions.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from vast_mcp.vast.models import Instance, Offer
@@ -93,3 +95,17 @@ class InstanceView(View):
             ssh_direct=f"{direct[0]}:{direct[1]}" if direct else None,
             ssh_proxy=f"{proxy[0]}:{proxy[1]}" if proxy else None,
         )
+
+
+# Secrets an instance record carries (container credentials) never go to the model.
+_SECRET_FIELDS = frozenset({"jupyter_token", "instance_api_key", "api_key", "private_key"})
+
+
+def redact_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A raw Vast object for ``raw=true`` output: secrets removed, host text marked untrusted."""
+    clean: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in _SECRET_FIELDS:
+            continue
+        clean[key] = untrusted(value) if key in {"status_msg", "label", "onstart"} and isinstance(value, str) else value
+    return clean

@@ -14,7 +14,9 @@ import httpx
 Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
 
 
-def reply(status: int = 200, body: Any = None, *, text: str | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+def reply(
+    status: int = 200, body: Any = None, *, text: str | None = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
     if text is not None:
         return httpx.Response(status, text=text, headers=headers)
     return httpx.Response(status, json=body, headers=headers)

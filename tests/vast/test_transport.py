@@ -117,7 +117,7 @@ async def test_auth_errors_by_status_or_body(vast: VastClient, fake: FakeVast, s
 async def test_missing_key_is_a_clear_error_and_sends_nothing(fake: FakeVast) -> None:
     http = VastHttp(None, "https://vast.test", transport=fake.transport(), budget=None)
     async with VastClient(http) as vast:
-        with pytest.raises(AuthError, match="No Vast API key"):
+        with pytest.raises(AuthError, match="No usable Vast API key"):
             await vast.account.current_user()
     assert fake.requests == []
 
@@ -135,7 +135,14 @@ async def test_success_false_with_http_200_is_an_error(vast: VastClient, fake: F
 
 
 async def test_invoices_invalid_range_200_body(vast: VastClient, fake: FakeVast) -> None:
-    body = {"success": False, "error": "Invalid date range", "count": 0, "total": 0, "results": [], "next_token": None}
+    body = {
+        "success": False,
+        "error": "Invalid date range",
+        "count": 0,
+        "total": 0,
+        "results": [],
+        "next_token": None,
+    }
     fake.on("GET", "/api/v1/invoices/", reply(body=body))
     from datetime import UTC, datetime
 
@@ -165,8 +172,24 @@ async def test_deprecated_endpoint_410(vast: VastClient, fake: FakeVast) -> None
 @pytest.mark.parametrize(
     ("status", "body"),
     [
-        (404, {"success": False, "error": "invalid_args", "msg": "error 404/3603: no_such_ask Instance type by id 9 is not available.", "ask_id": 9}),
-        (410, {"success": False, "error": "no_such_ask", "msg": "error 410/3907: no_such_ask Instance type 9 is no longer available.", "ask_id": 9}),
+        (
+            404,
+            {
+                "success": False,
+                "error": "invalid_args",
+                "msg": "error 404/3603: no_such_ask Instance type by id 9 is not available.",
+                "ask_id": 9,
+            },
+        ),
+        (
+            410,
+            {
+                "success": False,
+                "error": "no_such_ask",
+                "msg": "error 410/3907: no_such_ask Instance type 9 is no longer available.",
+                "ask_id": 9,
+            },
+        ),
     ],
 )
 async def test_offer_gone_on_create(vast: VastClient, fake: FakeVast, status: int, body: object) -> None:
@@ -317,9 +340,7 @@ async def test_create_body_matches_the_official_cli_shape(vast: VastClient, fake
     assert body["env"] == {"M": "1"}
 
 
-async def test_bad_body_retried_once_then_saved_privately_without_key(
-    vast: VastClient, fake: FakeVast
-) -> None:
+async def test_bad_body_retried_once_then_saved_privately_without_key(vast: VastClient, fake: FakeVast) -> None:
     echo = f"<html>proxy error for Bearer {LEAK_CANARY}</html>"
     fake.on("GET", "/api/v0/ssh/", reply(200, text=echo))
     with pytest.raises(BadResponseError) as caught:
@@ -343,9 +364,7 @@ async def test_empty_body_then_good_body(vast: VastClient, fake: FakeVast) -> No
     assert [k.id for k in keys] == [1]
 
 
-async def test_key_never_in_errors_or_logs(
-    vast: VastClient, fake: FakeVast, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_key_never_in_errors_or_logs(vast: VastClient, fake: FakeVast, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     fake.on("GET", "/api/v0/ssh/", reply(401, {"error": "auth_error", "msg": f"Invalid user key {LEAK_CANARY}"}))
     with pytest.raises(AuthError) as caught:

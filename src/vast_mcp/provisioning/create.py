@@ -69,9 +69,7 @@ async def _noop(_: float, __: str) -> None:
     return None
 
 
-async def execute_quote(
-    vast: VastClient, terms: QuoteTerms, cfg: Settings, progress: Progress = _noop
-) -> CreateResult:
+async def execute_quote(vast: VastClient, terms: QuoteTerms, cfg: Settings, progress: Progress = _noop) -> CreateResult:
     if terms.ssh_key_text:
         key = parse_public_key(terms.ssh_key_text)
         await progress(0.5, "registering the SSH key on the account (if absent)")
@@ -119,8 +117,7 @@ async def _create_slot(
         except OfferUnavailableError:
             if retried:
                 raise UserFacingError(
-                    f"offer {target.id} was taken too, after one retry; nothing was rented. "
-                    "Call plan_instance again."
+                    f"offer {target.id} was taken too, after one retry; nothing was rented. Call plan_instance again."
                 ) from None
             retried = True
             await progress(1.0, f"offer {target.id} was taken; trying the next candidate")
@@ -153,9 +150,7 @@ def _next_candidate(live: list[Offer], terms: QuoteTerms, used_machines: set[int
 async def _create_once(
     vast: VastClient, terms: QuoteTerms, offer: Offer, marker: str, progress: Progress
 ) -> CreatedInstance:
-    request = CreateRequest(
-        image=terms.image, disk=terms.disk_gb, label=terms.label, env={MARKER_ENV: marker}
-    )
+    request = CreateRequest(image=terms.image, disk=terms.disk_gb, label=terms.label, env={MARKER_ENV: marker})
     price = offer.price_per_hour(terms.disk_gb)
     await progress(1.0, f"renting offer {offer.id} ({offer.num_gpus}x {offer.gpu_name}, ${price:.3f}/h)")
     try:
@@ -170,7 +165,11 @@ async def _create_once(
             ) from None
         instance_id = found.id
     return CreatedInstance(
-        instance_id=instance_id, offer_id=offer.id, state="created", price_per_hour=round(price, 4), billing=True
+        instance_id=instance_id,
+        offer_id=offer.id,
+        state="created",
+        price_per_hour=round(price, 4),
+        billing=True,
     )
 
 
@@ -211,9 +210,7 @@ async def _bring_up(
         except VastError as exc:
             made.notes.append(f"attaching the SSH key failed ({exc}); retry with attach_ssh_key")
     endpoints = ssh_endpoints(instance)
-    probe = await probe_ssh(
-        endpoints, timeout_s=cfg.ssh_timeout_s, interval_s=cfg.ssh_interval_s, progress=progress
-    )
+    probe = await probe_ssh(endpoints, timeout_s=cfg.ssh_timeout_s, interval_s=cfg.ssh_interval_s, progress=progress)
     made.ssh_ready = probe.ready
     chosen: SshEndpoint | None = probe.endpoint or (endpoints[0] if endpoints else None)
     made.ssh_command = chosen.command if chosen else None

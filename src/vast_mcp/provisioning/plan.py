@@ -12,7 +12,7 @@ from vast_mcp.credentials import ApiKey
 from vast_mcp.provisioning.errors import UserFacingError
 from vast_mcp.provisioning.quote import QuoteBook, QuoteTerms
 from vast_mcp.provisioning.sshkeys import PublicKey, resolve_public_key
-from vast_mcp.vast import Instance, Offer, OfferFilters, User, VastClient
+from vast_mcp.vast import Offer, OfferFilters, User, VastClient
 from vast_mcp.vast.query import Objective
 from vast_mcp.views import InstanceView, OfferView
 
@@ -59,7 +59,9 @@ class PlanField(BaseModel):
 
 
 class PlanResult(BaseModel):
-    quote_id: str | None = Field(description="pass to create_instance after the human confirms; null = not rentable yet")
+    quote_id: str | None = Field(
+        description="pass to create_instance after the human confirms; null = not rentable yet"
+    )
     expires_in_s: int
     confirm_text: str = Field(description="show this to the human verbatim and ask yes/no")
     fields: list[PlanField]
@@ -102,9 +104,7 @@ def ceiling_for(prices: list[float], max_price: float | None) -> float:
     return math.ceil(max(prices) * CEILING_HEADROOM * 100) / 100
 
 
-async def make_plan(
-    vast: VastClient, quotes: QuoteBook, request: PlanRequest, ssh_dir: Path
-) -> PlanResult:
+async def make_plan(vast: VastClient, quotes: QuoteBook, request: PlanRequest, ssh_dir: Path) -> PlanResult:
     key = vast.api_key
     if key is None:
         raise UserFacingError(
@@ -163,9 +163,7 @@ async def make_plan(
     for name, given in optional.items():
         if given is not None:
             pick(name, given, None)
-    fields.append(
-        PlanField(name="label", value=label, source="user" if request.label else "derived")
-    )
+    fields.append(PlanField(name="label", value=label, source="user" if request.label else "derived"))
 
     questions: list[str] = []
     warnings: list[str] = []
@@ -208,9 +206,7 @@ async def make_plan(
     prices = [o.price_per_hour(filters.disk_gb) for o in chosen]
     ceiling = ceiling_for(prices, request.max_price_per_hour)
     used = {o.id for o in chosen}
-    fallbacks = [
-        o for o in ranked if o.id not in used and o.price_per_hour(filters.disk_gb) <= ceiling
-    ][:MAX_FALLBACKS]
+    fallbacks = [o for o in ranked if o.id not in used and o.price_per_hour(filters.disk_gb) <= ceiling][:MAX_FALLBACKS]
     total = round(sum(prices), 4)
 
     terms = QuoteTerms(

@@ -77,7 +77,9 @@ class QuoteBook:
                 "Call plan_instance again and confirm the new plan."
             )
         if not hmac.compare_digest(signature, self._sign(nonce, terms)):
-            raise QuoteError("This quote id has been altered. Call plan_instance again; quote ids must be copied exactly.")
+            raise QuoteError(
+                "This quote id has been altered. Call plan_instance again; quote ids must be copied exactly."
+            )
         if quote_id in self._used:
             raise QuoteError("This quote was already used: one quote rents once. Call plan_instance for a new one.")
         if self.clock() >= terms.expires_at:

@@ -37,9 +37,7 @@ class InstancesApi:
 
     async def create(self, offer_id: int, request: CreateRequest) -> int:
         """Rent ``offer_id``; returns the new instance id. Sent exactly once, never retried."""
-        data = await self._http.request(
-            "PUT", f"/api/v0/asks/{offer_id}/", json_body=request.body(), safe=False
-        )
+        data = await self._http.request("PUT", f"/api/v0/asks/{offer_id}/", json_body=request.body(), safe=False)
         contract = data.get("new_contract") if isinstance(data, dict) else None
         if not isinstance(contract, int):
             raise VastError(
@@ -73,9 +71,11 @@ class InstancesApi:
         return found
 
     async def get(self, instance_id: int) -> Instance:
-        data = await self._http.request(
-            "GET", f"/api/v0/instances/{instance_id}/", params={"owner": "me"}, safe=True
-        )
+        return Instance.model_validate(await self.get_raw(instance_id))
+
+    async def get_raw(self, instance_id: int) -> dict[str, Any]:
+        """Vast's own object for one instance (``{"instances": null}`` means not found)."""
+        data = await self._http.request("GET", f"/api/v0/instances/{instance_id}/", params={"owner": "me"}, safe=True)
         record = data.get("instances") if isinstance(data, dict) else None
         if isinstance(record, list):  # some deployments answer with a one-element list
             record = record[0] if record else None
@@ -84,7 +84,7 @@ class InstancesApi:
                 f"Instance {instance_id} does not exist on this account (it may have been destroyed). "
                 "Use list_instances to see the ones that do."
             )
-        return Instance.model_validate(record)
+        return record
 
     async def set_state(self, instance_id: int, state: str) -> None:
         await self._manage(instance_id, {"state": state})

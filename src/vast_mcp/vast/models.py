@@ -1,6 +1,6 @@
 """Typed views of Vast's JSON, exact about the fields we use and tolerant of the rest.
 
-Units follow the REST API (reference/vast-api.md §5–§6): RAM fields are MB,
+Units follow the REST API (reference/vast-api.md §5-§6): RAM fields are MB,
 ``disk_space`` is GB, ``dph_*`` are $/hour, ``storage_cost`` is $/GB/month,
 times are unix seconds (``users/current.created_at`` is milliseconds).
 Unknown fields are ignored; recorded responses scrub some strings to ``0`` or

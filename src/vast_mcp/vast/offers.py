@@ -21,9 +21,7 @@ class OffersApi:
         offers = data.get("offers") if isinstance(data, dict) else None
         return offers if isinstance(offers, list) else []
 
-    async def search(
-        self, filters: OfferFilters, objective: Objective = "price", limit: int = 50
-    ) -> list[Offer]:
+    async def search(self, filters: OfferFilters, objective: Objective = "price", limit: int = 50) -> list[Offer]:
         """Valid offers for ``filters``, ranked best first by ``objective``."""
         raw = await self.search_raw(build_query(filters, objective, limit))
         return rank(_OFFERS.validate_python(raw), filters, objective)

@@ -139,6 +139,7 @@ class VastHttp:
     transport: httpx.AsyncBaseTransport | None = None
     sleep: Sleep = anyio.sleep
     history: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=50))
+    key_problem: str | None = None  # why a configured key could not be used, for the "no key" error
     _client: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> VastHttp:
@@ -174,8 +175,9 @@ class VastHttp:
         if self._client is None:
             raise RuntimeError("VastHttp used outside 'async with'")
         if self.api_key is None:
+            why = f" ({self.key_problem})" if self.key_problem else ""
             raise AuthError(
-                "No Vast API key is configured. Set VAST_API_KEY, run `vast-mcp key set`, "
+                f"No usable Vast API key is configured{why}. Set VAST_API_KEY, run `vast-mcp key set`, "
                 "or choose a key file with set_api_key_source.",
                 method=method,
                 path=path,
@@ -292,9 +294,7 @@ class VastHttp:
         assert self._client is not None and self.api_key is not None
         headers = {"Authorization": f"Bearer {self.api_key.reveal()}"}
         try:
-            response = await self._client.request(
-                method, path, params=query or None, json=body, headers=headers
-            )
+            response = await self._client.request(method, path, params=query or None, json=body, headers=headers)
         except httpx.HTTPError as exc:
             return _Attempt(error=exc)
         attempt = _Attempt(response=response)
@@ -307,7 +307,7 @@ class VastHttp:
         return attempt
 
     def _backoff(self, attempt_no: int) -> float:
-        ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt_no - 1))
+        ceiling = min(self.retry.max_delay, self.retry.base_delay * 2.0 ** (attempt_no - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _record(
@@ -368,7 +368,7 @@ class VastHttp:
                 "`vast-mcp key set`).",
                 **kw,
             )
-        if "no_such_ask" in f"{code} {detail}" or status == 410 and code != "deprecated_endpoint":
+        if "no_such_ask" in f"{code} {detail}" or (status == 410 and code != "deprecated_endpoint"):
             offer_id = data.get("ask_id")
             return OfferUnavailableError(
                 f"The offer is no longer available ({detail}). Search again or plan again.",
@@ -379,9 +379,7 @@ class VastHttp:
             return NotFoundError(f"Not found on Vast: {detail}. Check the id with list_instances.", **kw)
         if code == "deprecated_endpoint":
             return VastError(f"Vast retired this endpoint: {detail}", **kw)
-        return BadRequestError(
-            f"Vast rejected {method} {path}: {detail}. Check the parameters named there.", **kw
-        )
+        return BadRequestError(f"Vast rejected {method} {path}: {detail}. Check the parameters named there.", **kw)
 
     def _save_bad_body(self, method: str, path: str, response: httpx.Response) -> Path:
         secrets = [self.api_key.reveal()] if self.api_key is not None else []
@@ -398,9 +396,7 @@ def _encode_query(params: Mapping[str, Any] | None) -> dict[str, str]:
     if not params:
         return {}
     return {
-        k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
-        for k, v in params.items()
-        if v is not None
+        k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":")) for k, v in params.items() if v is not None
     }
 
 
@@ -425,7 +421,7 @@ def _retry_after(response: httpx.Response, data: Any) -> float | None:
     candidates: list[Any] = [response.headers.get("retry-after")]
     if isinstance(data, dict):
         candidates.append(data.get("retry_after"))
-    waits = []
+    waits: list[float] = []
     for value in candidates:
         try:
             waits.append(float(value))
@@ -454,8 +450,7 @@ def _quota_error(response: httpx.Response, method: str, path: str) -> SearchQuot
         pass
     when = f" It resets at {resets_at:%Y-%m-%d %H:%M} UTC." if resets_at else " It resets at UTC midnight."
     return SearchQuotaError(
-        f"The daily Vast offer-search quota is used up.{when} Reuse the offers you already have "
-        "until then.",
+        f"The daily Vast offer-search quota is used up.{when} Reuse the offers you already have until then.",
         resets_at=resets_at,
         status=429,
         code="search_quota_exceeded",

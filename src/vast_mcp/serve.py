@@ -1,0 +1,106 @@
+"""Running the server: stdio (what MCP clients spawn) or streamable HTTP at /mcp.
+
+HTTP binds loopback by default. Any other bind needs a bearer token, and every
+request with an ``Origin`` header must come from an allowed origin (browsers
+send it; a foreign page must not drive a server that can spend money).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import ipaddress
+import logging
+import os
+import sys
+from collections.abc import Iterable
+
+import anyio
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from vast_mcp.server import create_server
+from vast_mcp.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpGuard:
+    """ASGI middleware: bearer token (when configured) and Origin allow-list on every request."""
+
+    def __init__(self, app: ASGIApp, *, token: str | None, allowed_origins: Iterable[str]) -> None:
+        self.app = app
+        self.token = token
+        self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            if origin is not None and origin.rstrip("/") not in self.allowed_origins:
+                await JSONResponse({"error": "origin not allowed"}, status_code=403)(scope, receive, send)
+                return
+            if self.token is not None:
+                sent = headers.get("authorization", "")
+                if not hmac.compare_digest(sent.encode(), f"Bearer {self.token}".encode()):
+                    response = JSONResponse(
+                        {"error": "missing or wrong bearer token"},
+                        status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"},
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def build_http_app(
+    settings: Settings, *, host: str, port: int, token: str | None, extra_origins: Iterable[str] = ()
+) -> ASGIApp:
+    if not is_loopback(host) and not token:
+        raise ValueError(f"Refusing to bind {host}: a non-loopback bind needs a bearer token (--auth-token-env NAME).")
+    origins = {f"http://{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")} | set(extra_origins)
+    if not is_loopback(host):
+        origins.add(f"http://{host}:{port}")
+    server = create_server(settings)
+    # The SDK's own Host check would reject a non-loopback bind's Host header; ours checks Origin + token.
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    app = server.streamable_http_app(transport_security=security, host=host)
+    return HttpGuard(app, token=token, allowed_origins=origins)
+
+
+def serve_from_args(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(
+        api_url=getattr(args, "api_url", None),
+        read_only=getattr(args, "read_only", None),
+        confirm=getattr(args, "confirm", None),
+    )
+    if args.transport == "stdio":
+        anyio.run(create_server(settings).run_stdio_async)
+        return 0
+    token = None
+    if args.auth_token_env:
+        token = os.environ.get(args.auth_token_env) or None
+        if token is None:
+            print(f"vast-mcp: ${args.auth_token_env} is empty or unset", file=sys.stderr)
+            return 2
+    try:
+        app = build_http_app(settings, host=args.host, port=args.port, token=token, extra_origins=args.allowed_origin)
+    except ValueError as exc:
+        print(f"vast-mcp: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    logger.warning("serving MCP over HTTP at http://%s:%d/mcp", args.host, args.port)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    return 0

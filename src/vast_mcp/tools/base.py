@@ -1,0 +1,122 @@
+"""Shared glue for tools: strict schemas, annotation presets, error translation.
+
+Tools are thin: they validate arguments (pydantic, strict), call a domain
+function, and return a compact model. Anticipated failures become tool errors
+whose text says what to do next; anything else is a crash the SDK sanitises.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from mcp.types import ToolAnnotations
+from pydantic import ConfigDict
+
+from vast_mcp.credentials import KeyUnavailableError
+from vast_mcp.provisioning.errors import UserFacingError
+from vast_mcp.services import Services
+from vast_mcp.vast import VastError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Kind = Literal["read", "local", "write"]
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+LOCAL_SETTING = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+
+
+def writes(*, destructive: bool, idempotent: bool) -> ToolAnnotations:
+    return ToolAnnotations(
+        read_only_hint=False, destructive_hint=destructive, idempotent_hint=idempotent, open_world_hint=True
+    )
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    fn: Callable[..., Awaitable[Any]]
+    kind: Kind
+    title: str
+    annotations: ToolAnnotations
+
+
+def services(ctx: Context) -> Services:
+    state = ctx.request_context.lifespan_context
+    assert isinstance(state, Services)
+    return state
+
+
+def reports_failures(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Turn anticipated failures into tool errors the model can act on."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except (VastError, UserFacingError, KeyUnavailableError) as exc:
+            raise ToolError(str(exc)) from exc
+
+    return wrapper
+
+
+def compact_schema(schema: Any, *, keep_descriptions: bool = True) -> Any:
+    """The same JSON schema in fewer bytes (a model pays for every tools/list byte, every turn).
+
+    Drops pydantic's titles (they repeat property names) and ``"default": null``, and writes
+    ``anyOf: [{type: X}, {type: null}]`` as ``type: [X, "null"]``.
+    """
+    if isinstance(schema, list):
+        return [compact_schema(item, keep_descriptions=keep_descriptions) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key == "description" and not keep_descriptions and isinstance(value, str):
+            continue
+        if key == "default" and value is None:
+            continue
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            out[key] = {n: compact_schema(sub, keep_descriptions=keep_descriptions) for n, sub in value.items()}
+        else:
+            out[key] = compact_schema(value, keep_descriptions=keep_descriptions)
+    arms = out.get("anyOf")
+    if isinstance(arms, list) and len(arms) == 2 and {"type": "null"} in arms:
+        other = next(a for a in arms if a != {"type": "null"})
+        if isinstance(other, dict) and isinstance(other.get("type"), str) and "$ref" not in other:
+            del out["anyOf"]
+            merged = {**other, "type": [other["type"], "null"]}
+            out = {**merged, **out}
+    return out
+
+
+def strict_tool(spec: ToolSpec) -> Tool:
+    """A tool whose schema says ``additionalProperties: false`` and whose validation agrees."""
+    description = " ".join((spec.fn.__doc__ or "").split())  # one paragraph, no indentation bytes
+    tool = Tool.from_function(
+        reports_failures(spec.fn),
+        title=spec.title,
+        description=description,
+        annotations=spec.annotations,
+        structured_output=True,
+    )
+    base = tool.fn_metadata.arg_model
+    strict: type[ArgModelBase] = type(
+        base.__name__, (base,), {"model_config": ConfigDict(extra="forbid"), "__module__": __name__}
+    )
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = compact_schema(strict.model_json_schema(by_alias=True))
+    if tool.fn_metadata.output_schema is not None:
+        # Output field meanings are in the tool descriptions; the schema keeps the shape.
+        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, keep_descriptions=False)
+    return tool

@@ -1,0 +1,93 @@
+"""search_offers: ranked, compact, storage-inclusive offers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from pydantic import BaseModel, Field
+
+from vast_mcp.provisioning.plan import DEFAULT_DISK_GB, DEFAULT_GPU
+from vast_mcp.tools.base import READ_ONLY, ToolSpec, services
+from vast_mcp.tools.params import (
+    AnyGpu,
+    Countries,
+    DiskGb,
+    GpuName,
+    MaxPrice,
+    MinCuda,
+    MinReliability,
+    MinVram,
+    NumGpus,
+    ObjectiveArg,
+    VerifiedOnly,
+)
+from vast_mcp.vast import OfferFilters
+from vast_mcp.vast.models import Offer
+from vast_mcp.vast.query import build_query, rank
+from vast_mcp.views import OfferView
+
+
+class OfferSearchResult(BaseModel):
+    offers: list[OfferView]
+    matched: int = Field(description="valid offers before the limit")
+    disk_gb: float = Field(description="disk priced into price_per_hour")
+    filters: str
+    raw: list[dict[str, Any]] | None = Field(None, description="Vast's own offer objects (only with raw=true)")
+
+
+async def search_offers(
+    ctx: Context,
+    gpu_name: GpuName = DEFAULT_GPU,
+    any_gpu: AnyGpu = False,
+    num_gpus: NumGpus = None,
+    min_vram_gb: MinVram = None,
+    countries: Countries = None,
+    max_price_per_hour: MaxPrice = None,
+    min_reliability: MinReliability = None,
+    verified_only: VerifiedOnly = True,
+    min_cuda: MinCuda = None,
+    disk_gb: DiskGb = DEFAULT_DISK_GB,
+    direct_ssh: Annotated[bool, Field(description="only hosts with open ports for direct SSH")] = False,
+    objective: ObjectiveArg = "price",
+    limit: Annotated[int, Field(ge=1, le=50, description="offers to return")] = 10,
+    raw: Annotated[bool, Field(description="also return Vast's full offer objects (large)")] = False,
+) -> OfferSearchResult:
+    """Find rentable GPU offers, best first, priced per hour with storage for disk_gb included.
+
+    Use it to show the user what they could rent; it spends nothing. With no arguments it
+    searches the dialog defaults (1x RTX 4090, verified, 64 GB disk, cheapest first). To rent,
+    call plan_instance (it searches again and mints the quote the human confirms).
+    """
+    filters = OfferFilters(
+        gpu_name=None if any_gpu else gpu_name,
+        num_gpus=num_gpus,
+        min_gpu_ram_gb=min_vram_gb,
+        countries=tuple(countries) if countries else None,
+        max_dph=max_price_per_hour,
+        min_reliability=min_reliability,
+        verified=True if verified_only else None,
+        min_cuda=min_cuda,
+        disk_gb=disk_gb,
+        direct_ports=direct_ssh or None,
+    )
+    vast = services(ctx).vast
+    found = await vast.offers.search_raw(build_query(filters, objective, limit=max(limit * 3, 30)))
+    by_id = {o["id"]: o for o in found if isinstance(o, dict) and isinstance(o.get("id"), int)}
+    ranked = rank((Offer.model_validate(o) for o in by_id.values()), filters, objective)
+    top = ranked[:limit]
+    return OfferSearchResult(
+        offers=[OfferView.of(o, disk_gb) for o in top],
+        matched=len(ranked),
+        disk_gb=disk_gb,
+        filters=_summary(filters, objective),
+        raw=[by_id[o.id] for o in top] if raw else None,
+    )
+
+
+def _summary(filters: OfferFilters, objective: str) -> str:
+    shown = filters.model_dump(exclude_none=True)
+    return " ".join(f"{k}={v}" for k, v in shown.items()) + f" objective={objective}"
+
+
+TOOLS = [ToolSpec(search_offers, "read", "Search GPU offers", READ_ONLY)]
