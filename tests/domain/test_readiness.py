@@ -35,7 +35,7 @@ def state(actual: str | None, intended: str = "running", msg: str | None = None)
     return reply(body={"instances": {"id": 5, "actual_status": actual, "intended_status": intended, "status_msg": msg}})
 
 
-async def run_wait(fake: FakeVast, target: str = "running", timeout: float = 100.0) -> tuple[object, Clock]:
+async def run_wait(fake: FakeVast, target: str = "running", limit_s: float = 100.0) -> tuple[object, Clock]:
     clock = Clock()
     key = key_from_env({"VAST_API_KEY": "test-key-1234"})
     async with VastClient(VastHttp(key, "https://vast.test", transport=fake.transport(), budget=None)) as vast:
@@ -43,7 +43,7 @@ async def run_wait(fake: FakeVast, target: str = "running", timeout: float = 100
             vast,
             5,
             target,
-            timeout_s=timeout,
+            timeout_s=limit_s,
             poll_s=5.0,
             sleep=clock.sleep,
             clock=clock,  # type: ignore[arg-type]
@@ -82,7 +82,7 @@ async def test_offline_fails_immediately() -> None:
 
 async def test_persistent_unknown_fails_after_grace() -> None:
     fake = FakeVast().on("GET", SHOW, state("unknown"))
-    outcome, clock = await run_wait(fake, timeout=600)
+    outcome, clock = await run_wait(fake, limit_s=600)
     assert not outcome.reached  # type: ignore[attr-defined]
     assert "unknown" in outcome.failure  # type: ignore[attr-defined]
     assert 60 <= clock.now <= 70
@@ -90,7 +90,7 @@ async def test_persistent_unknown_fails_after_grace() -> None:
 
 async def test_deadline_without_failure() -> None:
     fake = FakeVast().on("GET", SHOW, state("loading"))
-    outcome, clock = await run_wait(fake, timeout=20)
+    outcome, clock = await run_wait(fake, limit_s=20)
     assert not outcome.reached  # type: ignore[attr-defined]
     assert outcome.failure is None  # type: ignore[attr-defined]
     assert clock.now <= 20
