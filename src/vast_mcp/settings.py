@@ -39,6 +39,7 @@ class Settings:
     poll_interval: float = 5.0  # seconds between status polls (<= 12 per minute)
     ready_timeout: float = 900.0  # create -> running deadline
     ssh_timeout: float = 120.0  # running -> SSH banner deadline
+    ssh_interval: float = 3.0  # seconds between SSH banner attempts
     quote_ttl: float = 600.0  # a plan's quote expires after this many seconds
     ssh_dir: Path = field(default_factory=lambda: Path.home() / ".ssh")
 

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import struct
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import make_public_key as make_key
 from vast_mcp.provisioning.errors import UserFacingError
 from vast_mcp.provisioning.sshkeys import parse_public_key, read_public_key_file, resolve_public_key
-
-
-def make_key(key_type: str = "ssh-ed25519", comment: str = "me@laptop") -> str:
-    name = key_type.encode()
-    blob = struct.pack(">I", len(name)) + name + struct.pack(">I", 32) + b"k" * 32
-    return f"{key_type} {base64.b64encode(blob).decode()} {comment}"
 
 
 def test_parses_a_real_shape_and_fingerprints_it() -> None:

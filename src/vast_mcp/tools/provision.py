@@ -127,6 +127,7 @@ async def create_instance(
         poll_s=settings.poll_interval,
         ready_timeout_s=settings.ready_timeout,
         ssh_timeout_s=settings.ssh_timeout,
+        ssh_interval_s=settings.ssh_interval,
     )
     return await execute_quote(state.vast, terms, cfg, _monotonic(progress))
 

@@ -81,7 +81,8 @@ async def check_ssh(
     async def progress(step: float, message: str) -> None:
         await ctx.report_progress(step, message=message)
 
-    probe = await probe_ssh(endpoints, timeout_s=timeout_seconds, progress=progress)
+    interval = services(ctx).settings.ssh_interval
+    probe = await probe_ssh(endpoints, timeout_s=timeout_seconds, interval_s=interval, progress=progress)
     best = probe.endpoint or endpoints[0]
     key_hint = ""
     default = services(ctx).settings.ssh_dir
