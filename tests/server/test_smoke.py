@@ -11,7 +11,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_happy_path(tmp_path: Path) -> None:
-    with served_simulator() as (sim, url):
+    with served_simulator() as (_sim, url):
         server = server_for(url, ssh_dir_with_key(tmp_path))
         user = ScriptedUser()
         async with Client(server, elicitation_callback=user) as client:
