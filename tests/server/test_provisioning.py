@@ -393,3 +393,18 @@ async def test_provision_prompt_names_every_field_and_default(sim: tuple[Simulat
         assert action in workflow
     assert "instance 42" in teardown
     assert "get_billing" in teardown
+
+
+async def test_failure_before_any_create_gives_the_quote_back(sim: tuple[Simulator, str], tmp_path: Path) -> None:
+    simulator, _ = sim
+    async with connect(sim, tmp_path, ScriptedUser()) as client:
+        quote = (await plan(client))["quote_id"]
+        # the live price re-check fails through every retry: nothing may be rented
+        simulator.faults.inject("search_quota")
+        failed = await client.call_tool("create_instance", {"quote_id": quote, "wait": False})
+        assert failed.is_error
+        assert "Nothing was rented" in text_of(failed)
+        assert simulator.count("PUT", CREATE) == 0
+        again = data(await client.call_tool("create_instance", {"quote_id": quote, "wait": False}))
+    assert again["ok"]
+    assert simulator.count("PUT", CREATE) == 1

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from vast_mcp.provisioning.errors import UserFacingError
+from vast_mcp.provisioning.errors import NothingRented, UserFacingError
 from vast_mcp.provisioning.quote import QuoteTerms
 from vast_mcp.provisioning.readiness import Progress, SshEndpoint, probe_ssh, ssh_endpoints, wait_for_state
 from vast_mcp.provisioning.sshkeys import ensure_on_account, parse_public_key
@@ -70,25 +69,36 @@ async def _noop(_: float, __: str) -> None:
 
 
 async def execute_quote(vast: VastClient, terms: QuoteTerms, cfg: Settings, progress: Progress = _noop) -> CreateResult:
+    """Rent what ``terms`` describe. Once anything may have been rented, this never raises:
+    every outcome, good or bad, is in the result, so nothing billing goes unreported."""
+    notes: list[str] = []
     if terms.ssh_key_text:
-        key = parse_public_key(terms.ssh_key_text)
         await progress(0.5, "registering the SSH key on the account (if absent)")
-        await ensure_on_account(vast, key)
-    live = await vast.offers.search(terms.filters, terms.objective)
+        try:
+            await ensure_on_account(vast, parse_public_key(terms.ssh_key_text))
+        except VastError as exc:  # e.g. team keys cannot hold account keys; the per-instance attach still runs
+            notes.append(f"the SSH key could not be registered on the account ({exc}); attaching per instance")
+    try:
+        live = await vast.offers.search(terms.filters, terms.objective)
+    except VastError as exc:
+        raise NothingRented(f"{exc} Nothing was rented; the same quote_id can be used again.") from None
     created: list[CreatedInstance] = []
     used_machines: set[int | None] = set()
-    failures: list[str] = []
+    failures: list[str] = list(notes)
     batch = secrets.token_hex(4)
     for slot, offer_id in enumerate(terms.offer_ids):
         try:
             made = await _create_slot(vast, terms, offer_id, live, used_machines, f"{batch}-{slot}", progress)
-        except UserFacingError as exc:
+        except (UserFacingError, VastError) as exc:
             failures.append(f"instance {slot + 1}: {exc}")
             continue
         created.append(made)
     if cfg.wait:
         for made in created:
-            await _bring_up(vast, terms, made, cfg, progress)
+            try:
+                await _bring_up(vast, terms, made, cfg, progress)
+            except VastError as exc:
+                made.notes.append(f"could not follow it up ({exc}); it exists and bills: check get_instance")
     return _report(terms, created, failures, cfg.wait)
 
 
@@ -157,7 +167,13 @@ async def _create_once(
         instance_id = await vast.instances.create(offer.id, request)
     except OutcomeUnknownError:
         await progress(1.5, "the create's answer was lost; checking the instance list instead of resending")
-        found = await _reconcile(vast, terms.label, marker)
+        try:
+            found = await _reconcile(vast, terms.label, marker)
+        except VastError as exc:
+            raise UserFacingError(
+                f"the answer to renting offer {offer.id} was lost and the instance list could not be read "
+                f"({exc}). An instance may exist and bill: check list_instances before anything else."
+            ) from None
         if found is None:
             raise UserFacingError(
                 f"the answer to renting offer {offer.id} was lost and no instance with this request's "
@@ -175,10 +191,7 @@ async def _create_once(
 
 async def _reconcile(vast: VastClient, label: str, marker: str) -> Instance | None:
     """Find the instance a lost create made, by label and this attempt's marker."""
-    try:
-        candidates = await vast.instances.list(label=label)
-    except VastError:
-        candidates = await vast.instances.list()  # the read itself is retried; one more, unfiltered
+    candidates = await vast.instances.list(label=label)
     for instance in candidates:
         if instance.extra_env.get(MARKER_ENV) == marker:
             return instance
@@ -239,7 +252,7 @@ async def _destroy_dud(vast: VastClient, made: CreatedInstance) -> None:
 
 def _report(terms: QuoteTerms, created: list[CreatedInstance], failures: list[str], waited: bool) -> CreateResult:
     alive = [c for c in created if c.billing]
-    good: Literal[True, False] = (
+    good = (
         len(created) == terms.count
         and not failures
         and all(c.state == "running" and (c.ssh_ready or not terms.ssh_key_text) for c in created)

@@ -13,3 +13,7 @@ class QuoteError(UserFacingError):
 
 class ConfirmationRefused(UserFacingError):
     """The human declined, cancelled, or could not be asked."""
+
+
+class NothingRented(UserFacingError):
+    """Failed before any create was sent: the quote may be used again."""

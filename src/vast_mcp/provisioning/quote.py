@@ -92,6 +92,10 @@ class QuoteBook:
         self._used.add(quote_id)
         return terms
 
+    def release(self, quote_id: str) -> None:
+        """Give a redeemed quote back when nothing was rented with it."""
+        self._used.discard(quote_id)
+
     def _sign(self, nonce: str, terms: QuoteTerms) -> str:
         message = nonce.encode() + b"\x00" + terms.model_dump_json().encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:20]

@@ -8,7 +8,7 @@ from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from pydantic import Field
 
 from vast_mcp.provisioning.create import CreateResult, Settings, execute_quote
-from vast_mcp.provisioning.errors import QuoteError
+from vast_mcp.provisioning.errors import NothingRented, QuoteError
 from vast_mcp.provisioning.plan import PlanRequest, PlanResult, Policy, make_plan
 from vast_mcp.provisioning.readiness import Progress
 from vast_mcp.tools.base import READ_ONLY, ToolSpec, services, writes
@@ -129,7 +129,11 @@ async def create_instance(
         ssh_timeout_s=settings.ssh_timeout,
         ssh_interval_s=settings.ssh_interval,
     )
-    return await execute_quote(state.vast, terms, cfg, _monotonic(progress))
+    try:
+        return await execute_quote(state.vast, terms, cfg, _monotonic(progress))
+    except NothingRented:
+        state.quotes.release(quote_id)
+        raise
 
 
 def _monotonic(progress: Progress) -> Progress:
