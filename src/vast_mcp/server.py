@@ -61,7 +61,10 @@ def create_server(
                 problem = str(exc)
                 logger.warning("API key not usable: %s", problem)
         budget = RateBudget(*settings.rate_limit) if settings.rate_limit else None
-        http = VastHttp(key, settings.api_url, budget=budget, transport=vast_transport, key_problem=problem)
+        timeout = httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout))
+        http = VastHttp(
+            key, settings.api_url, timeout=timeout, budget=budget, transport=vast_transport, key_problem=problem
+        )
         async with VastClient(http) as vast:
             state = Services(settings=settings, vast=vast, quotes=quotes)
             live.append(state)

@@ -41,6 +41,7 @@ class Settings:
     ssh_timeout: float = 120.0  # running -> SSH banner deadline
     ssh_interval: float = 3.0  # seconds between SSH banner attempts
     quote_ttl: float = 600.0  # a plan's quote expires after this many seconds
+    http_timeout: float = 60.0  # seconds to wait for one Vast answer (connect: at most 10)
     ssh_dir: Path = field(default_factory=lambda: Path.home() / ".ssh")
 
     @classmethod
