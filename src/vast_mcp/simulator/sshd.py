@@ -61,6 +61,7 @@ class BannerHub:
         self._ports: dict[int, _Port] = {}
         self._conns: list[_Conn] = []
         self._selector = selectors.DefaultSelector()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._tick: Callable[[], None] | None = None
@@ -141,15 +142,27 @@ class BannerHub:
             return
         self._tick = tick
         self._stop.clear()
+        # Written to by stop() so the loop wakes at once instead of at the next tick.
+        self._wake = socket.socketpair()
+        self._wake[0].setblocking(False)
+        self._selector.register(self._wake[0], selectors.EVENT_READ, None)
         self._thread = threading.Thread(target=self._run, name="vast-sim-sshd", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop the loop, close every connection and every port."""
         self._stop.set()
+        if self._wake is not None:
+            with contextlib.suppress(OSError):
+                self._wake[1].send(b"x")
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._wake is not None:
+            self._selector.unregister(self._wake[0])
+            for end in self._wake:
+                end.close()
+            self._wake = None
         with self._lock:
             for conn in self._conns:
                 conn.sock.close()
@@ -170,6 +183,8 @@ class BannerHub:
             now = time.monotonic()
             with self._lock:
                 for key, _mask in events:
+                    if key.data is None:
+                        continue  # the stop() wake-up; the loop condition ends it
                     self._accept(key, now)
                 self._service(now)
 

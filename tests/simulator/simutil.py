@@ -1,0 +1,57 @@
+"""Plain helpers for the simulator tests (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+API_KEY = "sim-key"
+#: The shared read-only material lives next to the repository: <repo>/../shared.
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "real"
+
+#: Instances take 10 s to leave "created" and 20 s more to run (Timings defaults).
+BOOT_SECONDS = 30
+
+
+def client(url: str, key: str | None = API_KEY, timeout: float = 10.0) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    # trust_env=False: never route loopback traffic through a proxy from the environment.
+    return httpx.Client(base_url=url, headers=headers, timeout=timeout, trust_env=False)
+
+
+def search(api: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]:
+    r = api.post("/api/v0/bundles/", json=body)
+    assert r.status_code == 200, r.text
+    offers: list[dict[str, Any]] = r.json()["offers"]
+    return offers
+
+
+def show(api: httpx.Client, instance_id: int) -> dict[str, Any] | None:
+    r = api.get(f"/api/v0/instances/{instance_id}/", params={"owner": "me"})
+    assert r.status_code == 200, r.text
+    row: dict[str, Any] | None = r.json()["instances"]
+    return row
+
+
+def banner(port: int, timeout: float = 3.0) -> bytes:
+    """Connect to a loopback port and read the first line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        return sock.makefile("rb").readline()
+
+
+def refuses(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2.0):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def ssh_ports(row: dict[str, Any]) -> tuple[int | None, int]:
+    """(direct port or None, proxy port the sshd answers on) as a client derives them."""
+    direct = row["ports"].get("22/tcp")
+    proxy = row["ssh_port"] + (1 if "jupyter" in row["image_runtype"] else 0)
+    return (int(direct[0]["HostPort"]) if direct else None), proxy
