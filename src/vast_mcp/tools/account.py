@@ -64,6 +64,8 @@ async def get_account(ctx: Context) -> Account:
 async def ask_key_file(source: Source, path: str | None, ctx: Context) -> Elicit[Confirm] | Confirm | NotAsked:
     if source != "file":
         return Confirm(confirm=True)  # env, keyring and the CLI file are the user's own standing choices
+    if path is None:
+        return NotAsked(reason="no path was given")  # nothing to ask about: the tool refuses the call
     if not can_elicit(ctx):
         return NotAsked(reason="this client cannot show a confirmation form")
     return Elicit(f"Let vast-mcp use the Vast API key stored in the file {path!r}?", Confirm)
