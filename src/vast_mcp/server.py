@@ -13,6 +13,7 @@ import httpx
 from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
@@ -25,7 +26,7 @@ from vast_mcp.services import Services
 from vast_mcp.settings import Settings
 from vast_mcp.tools import ALL_TOOLS
 from vast_mcp.tools.base import services, strict_tool
-from vast_mcp.vast import RateBudget, VastClient, VastHttp
+from vast_mcp.vast import NotFoundError, RateBudget, VastClient, VastError, VastHttp
 from vast_mcp.vast.transport import RequestRecord
 from vast_mcp.views import InstanceView
 
@@ -104,28 +105,42 @@ def _add_resources(server: MCPServer[Services], live: list[Services]) -> None:
             raise RuntimeError("the server is not running")
         return live[-1]
 
+    def doc(relative: str) -> str:
+        try:
+            return read_doc(relative)
+        except FileNotFoundError:
+            raise ResourceNotFoundError(f"{relative} is not part of this installation.") from None
+
     @server.resource("vast://skill", name="skill", mime_type="text/markdown")
     def skill() -> str:
         """How to run the Vast workflow with this server (skill.md)."""
-        return read_doc("skill.md")
+        return doc("skill.md")
 
     @server.resource("vast://reference/api", name="api-reference", mime_type="text/markdown")
     def api_reference() -> str:
         """The Vast endpoints this server calls, and a safe-calling checklist."""
-        return read_doc("references/api.md")
+        return doc("references/api.md")
 
     @server.resource("vast://instances", name="instances", mime_type="application/json")
     async def instances() -> str:
         """The account's instances (compact)."""
-        found = await current().vast.instances.list()
+        try:
+            found = await current().vast.instances.list()
+        except VastError as exc:
+            raise ResourceError(str(exc)) from None
         return json.dumps([InstanceView.of(i).model_dump() for i in found])
 
     @server.resource("vast://instances/{instance_id}", name="instance", mime_type="application/json")
     async def instance(instance_id: str, ctx: Context) -> str:
         """One instance (compact)."""
         if not instance_id.isdigit():
-            raise ValueError("instance_id must be a number")
-        found = await services(ctx).vast.instances.get(int(instance_id))
+            raise ResourceNotFoundError(f"{instance_id!r} is not an instance id (a number); see vast://instances.")
+        try:
+            found = await services(ctx).vast.instances.get(int(instance_id))
+        except NotFoundError as exc:
+            raise ResourceNotFoundError(str(exc)) from None
+        except VastError as exc:
+            raise ResourceError(str(exc)) from None
         return InstanceView.of(found).model_dump_json()
 
     @server.resource("vast://requests/recent", name="recent-requests", mime_type="application/json")
