@@ -12,9 +12,9 @@ import time
 import httpx
 import pytest
 
-from vast_mcp.simulator import Simulator
+from vast_mcp.simulator import DEFAULT_SPEED, Simulator, Timings
 
-from .simutil import API_KEY, FIXTURES, client
+from .simutil import API_KEY, FIXTURES, banner, client
 
 AUTH_PATHS = [
     ("GET", "/api/v0/instances/1/", None, 401),
@@ -129,7 +129,8 @@ def test_only_loopback_binds() -> None:
 
 def test_command_line_prints_url_then_key_and_stops_on_sigint() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vast_mcp.simulator", "--port", "0", "--api-key", "cli-key"],
+        # Speed 60 keeps the test short; the default's boot time is checked below.
+        [sys.executable, "-m", "vast_mcp.simulator", "--port", "0", "--api-key", "cli-key", "--speed", "60"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -147,16 +148,22 @@ def test_command_line_prints_url_then_key_and_stops_on_sigint() -> None:
             assert api.get("/api/v0/users/current").status_code == 200
             oid = api.post("/api/v0/bundles/", json={"rentable": {"eq": True}}).json()["offers"][0]["id"]
             iid = api.put(f"/api/v0/asks/{oid}/", json={"image": "x", "runtype": "ssh_proxy"}).json()["new_contract"]
-            deadline = time.monotonic() + 6  # default speed: running within ~3 s
+            deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 row = api.get(f"/api/v0/instances/{iid}/").json()["instances"]
                 if row["actual_status"] == "running":
                     break
                 time.sleep(0.2)
             assert row["actual_status"] == "running"
+            assert banner(row["ssh_port"]).startswith(b"SSH-2.0-")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_default_speed_boots_an_instance_within_three_seconds() -> None:
+    t = Timings()
+    assert (t.created + t.loading) / DEFAULT_SPEED <= 3.0

@@ -22,6 +22,7 @@ from .faults import Fault, Faults
 from .state import Timings
 
 __all__ = [
+    "DEFAULT_SPEED",
     "FAULT_KINDS",
     "Fault",
     "Faults",

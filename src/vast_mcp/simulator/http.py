@@ -102,7 +102,7 @@ class SimHTTPServer(ThreadingHTTPServer):
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="vast-sim-http", daemon=True
+            target=self.serve_forever, kwargs={"poll_interval": 0.02}, name="vast-sim-http", daemon=True
         )
         self._thread.start()
 
