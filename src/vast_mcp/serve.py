@@ -79,12 +79,17 @@ def build_http_app(
     return HttpGuard(app, token=token, allowed_origins=origins)
 
 
-def serve_from_args(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Flags over environment variables over defaults."""
+    return Settings.from_env(
         api_url=getattr(args, "api_url", None),
         read_only=getattr(args, "read_only", None),
         confirm=getattr(args, "confirm", None),
     )
+
+
+def serve_from_args(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
     if args.transport == "stdio":
         anyio.run(create_server(settings).run_stdio_async)
         return 0
