@@ -16,12 +16,10 @@ import sys
 from collections.abc import Iterable
 
 import anyio
-from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vast_mcp.server import create_server
 from vast_mcp.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -64,11 +62,20 @@ class HttpGuard:
         await self.app(scope, receive, send)
 
 
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse a non-loopback bind without a token (before anything is imported or bound)."""
+    if not is_loopback(host) and not token:
+        raise ValueError(f"Refusing to bind {host}: a non-loopback bind needs a bearer token (--auth-token-env NAME).")
+
+
 def build_http_app(
     settings: Settings, *, host: str, port: int, token: str | None, extra_origins: Iterable[str] = ()
 ) -> ASGIApp:
-    if not is_loopback(host) and not token:
-        raise ValueError(f"Refusing to bind {host}: a non-loopback bind needs a bearer token (--auth-token-env NAME).")
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    from vast_mcp.server import create_server
+
+    check_bind(host, token)
     origins = {f"http://{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")} | set(extra_origins)
     if not is_loopback(host):
         origins.add(f"http://{host}:{port}")
@@ -91,6 +98,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def serve_from_args(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if args.transport == "stdio":
+        from vast_mcp.server import create_server
+
         anyio.run(create_server(settings).run_stdio_async)
         return 0
     token = None
@@ -100,6 +109,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
             print(f"vast-mcp: ${args.auth_token_env} is empty or unset", file=sys.stderr)
             return 2
     try:
+        check_bind(args.host, token)
         app = build_http_app(settings, host=args.host, port=args.port, token=token, extra_origins=args.allowed_origin)
     except ValueError as exc:
         print(f"vast-mcp: {exc}", file=sys.stderr)
