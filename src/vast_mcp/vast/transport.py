@@ -72,9 +72,13 @@ class RateBudget:
     default; a 429 empties the bucket until the server's wait has passed.
     """
 
+    # Pace a little under the server's budget: requests reach Vast with jitter, and a
+    # request that arrives a few ms "early" by the server's clock must not tip it over.
+    MARGIN = 1.1
+
     def __init__(self, capacity: int = 5, period: float = 10.0, clock: Callable[[], float] = time.monotonic):
         self.capacity = capacity
-        self.rate = capacity / period
+        self.rate = capacity / (period * self.MARGIN)
         self._clock = clock
         self._tokens = float(capacity)
         self._stamp = clock()
