@@ -11,7 +11,6 @@ from vast_mcp.vast.models import Charge, User
 from vast_mcp.vast.transport import VastHttp
 
 _CHARGES = TypeAdapter(list[Charge])
-MAX_PAGES = 20
 
 
 class AccountApi:
@@ -34,15 +33,5 @@ class AccountApi:
         return await self._paged("/api/v1/invoices/", window)
 
     async def _paged(self, path: str, filters: dict[str, Any]) -> list[Charge]:
-        params: dict[str, Any] = {"select_filters": filters, "latest_first": False, "limit": 100}
-        found: list[Charge] = []
-        for _ in range(MAX_PAGES):
-            data = await self._http.request("GET", path, params=params, safe=True)
-            if not isinstance(data, dict):
-                break
-            found.extend(_CHARGES.validate_python(data.get("results") or []))
-            token = data.get("next_token")
-            if not token:
-                break
-            params = {**params, "after_token": token}
-        return found
+        params = {"select_filters": filters, "latest_first": False, "limit": 100}
+        return _CHARGES.validate_python(await self._http.get_all_pages(path, params, "results"))

@@ -11,7 +11,6 @@ from vast_mcp.vast.models import Instance
 from vast_mcp.vast.transport import VastHttp
 
 _INSTANCES = TypeAdapter(list[Instance])
-MAX_PAGES = 40  # 25 per page: 1,000 instances is far beyond any account this serves
 
 
 class CreateRequest(BaseModel):
@@ -58,17 +57,7 @@ class InstancesApi:
             "order_by": [{"col": "id", "dir": "asc"}],
             "limit": 25,
         }
-        found: list[Instance] = []
-        for _ in range(MAX_PAGES):
-            data = await self._http.request("GET", "/api/v1/instances/", params=params, safe=True)
-            if not isinstance(data, dict):
-                break
-            found.extend(_INSTANCES.validate_python(data.get("instances") or []))
-            token = data.get("next_token")
-            if not token:
-                break
-            params = {**params, "after_token": token}
-        return found
+        return _INSTANCES.validate_python(await self._http.get_all_pages("/api/v1/instances/", params, "instances"))
 
     async def get(self, instance_id: int) -> Instance:
         return Instance.model_validate(await self.get_raw(instance_id))

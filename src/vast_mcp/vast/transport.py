@@ -276,6 +276,23 @@ class VastHttp:
                 raise self._failure_in_body(data, status, method, path)
             return data
 
+    async def get_all_pages(
+        self, path: str, params: Mapping[str, Any], items_key: str, *, max_pages: int = 40
+    ) -> list[Any]:
+        """Follow Vast's keyset paging (``next_token`` -> ``after_token``) and collect every item."""
+        query = dict(params)
+        found: list[Any] = []
+        for _ in range(max_pages):
+            data = await self.request("GET", path, params=query, safe=True)
+            if not isinstance(data, dict):
+                break
+            found.extend(data.get(items_key) or [])
+            token = data.get("next_token")
+            if not token:
+                break
+            query["after_token"] = token
+        return found
+
     async def fetch_text(self, url: str, *, max_bytes: int = 256_000) -> str:
         """GET a URL Vast handed us (log files) without the Authorization header."""
         if self._client is None:
