@@ -94,12 +94,13 @@ def test_enforced_rate_limit_matches_the_recorded_429() -> None:
 
 
 def test_rate_limit_refills() -> None:
-    sim = Simulator(rate_limit=(2, 0.4))
+    sim = Simulator(rate_limit=(2, 1.0))
     with sim.serve() as url, client(url) as api:
         statuses = [api.get("/api/v0/ssh/").status_code for _ in range(3)]
         assert statuses == [200, 200, 429]
-        time.sleep(0.25)
+        time.sleep(0.55)  # one token every 0.5 s
         assert api.get("/api/v0/ssh/").status_code == 200
+        assert api.get("/api/v0/ssh/").status_code == 429
 
 
 def test_admin_api(sim: Simulator, api: httpx.Client) -> None:

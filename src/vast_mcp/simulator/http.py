@@ -60,7 +60,6 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             headers={k.lower(): v for k, v in self.headers.items()},
             base_url=self.server.base_url,
-            raw_body=raw,
             body_is_json=is_json,
         )
         try:

@@ -778,6 +778,7 @@ class SimState:
 
     def user_view(self, now: float) -> dict[str, Any]:
         acct = self.account
+        spent = self.total_spent(now)
         return {
             "can_pay": True,
             "id": acct.user_id,
@@ -793,7 +794,7 @@ class SimState:
             "balance_threshold": -0.01,
             "balance_threshold_enabled": True,
             "autobill_threshold": None,
-            "total_spend": self.total_spent(now),
+            "total_spend": spent,
             "autobill_amount": None,
             "billaddress_line1": None,
             "billaddress_line2": None,
@@ -814,7 +815,7 @@ class SimState:
             "email_verified": 1,
             "last4": None,
             "balance": 0,
-            "credit": acct.initial_credit - self.total_spent(now),
+            "credit": acct.initial_credit - spent,
             "got_signup_credit": 0,
             "paid_verified": 0,
             "paid_expected": 0,

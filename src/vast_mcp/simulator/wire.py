@@ -17,7 +17,6 @@ class Request:
     body: Any  # parsed JSON, the raw text when it is not JSON, None when empty
     headers: dict[str, str]  # lower-case names
     base_url: str  # how this simulator is reached, e.g. "http://127.0.0.1:8123"
-    raw_body: bytes = b""
     body_is_json: bool = True
 
 
