@@ -21,3 +21,10 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     # speed: created -> running (30 simulated s) takes a quarter of a real second.
     with served_simulator(speed=120.0) as (sim, url):
         yield Rig(sim, url, make_home(tmp_path / "home"))
+
+
+@pytest.fixture
+def still_rig(tmp_path: Path) -> Iterator[Rig]:
+    """Simulated time moves only when the test says so (rig.sim.clock.advance)."""
+    with served_simulator(speed=0.0) as (sim, url):
+        yield Rig(sim, url, make_home(tmp_path / "home"))

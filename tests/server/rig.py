@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
+import anyio
 from mcp import Client
 from mcp.client.session import ElicitationFnT
 from mcp.types import CallToolResult
@@ -121,3 +122,11 @@ async def call(client: Client, name: str, args: dict[str, Any] | None = None, **
     result = await client.call_tool(name, args or {}, **kw)
     assert not leaks(result, SIM_KEY), f"{name} leaked the API key"
     return result
+
+
+async def ticking(rig: Rig, *, seconds: float, every: float = 0.05, after: float = 0.0) -> None:
+    """Advance the simulated clock by ``seconds`` every ``every`` real seconds (run in a task group)."""
+    await anyio.sleep(after)
+    while True:
+        rig.sim.clock.advance(seconds)
+        await anyio.sleep(every)

@@ -115,21 +115,6 @@ async def test_stdio_server_in_both_eras(stdio_rig: Rig, era: str) -> None:
     assert SIM_KEY not in str(recent)
 
 
-async def test_stdio_read_only_flag(stdio_rig: Rig) -> None:
-    rig = stdio_rig
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "vast_mcp", "serve", "--read-only", "--api-url", rig.url],
-        env=server_env(rig),
-    )
-    async with Client(params) as client:
-        names = {t.name for t in (await client.list_tools()).tools}
-        listed = data(await call(client, "list_instances"))
-    assert names == READ_TOOLS | LOCAL_TOOLS
-    assert listed["count"] == 0
-    assert processes_mentioning(rig.url) == []
-
-
 def test_serve_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAST_URL", "http://127.0.0.1:1")
     monkeypatch.setenv("VAST_MCP_CONFIRM", "auto")

@@ -7,13 +7,14 @@ Each test checks the structured result *and* what the simulator says happened.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import anyio
 import pytest
 
 from tests.helpers import SIM_KEY, ScriptedUser, data, make_public_key, text_of
-from tests.server.rig import GPU, Rig, call
+from tests.server.rig import GPU, Rig, call, ticking
 
 pytestmark = pytest.mark.anyio
 
@@ -128,7 +129,8 @@ async def test_list_and_get_instances(rig: Rig, era: str) -> None:
 # -- wait_for_instance ----------------------------------------------------------------------------
 
 
-async def test_wait_for_instance_reports_progress(rig: Rig, era: str) -> None:
+async def test_wait_for_instance_reports_progress(still_rig: Rig, era: str) -> None:
+    rig = still_rig
     instance_id = rig.rent(running=False)
     seen: list[tuple[float, str | None]] = []
 
@@ -136,9 +138,12 @@ async def test_wait_for_instance_reports_progress(rig: Rig, era: str) -> None:
         seen.append((progress, message))
 
     async with rig.client(era) as client:
-        done = data(
-            await call(client, "wait_for_instance", {"instance_id": instance_id}, progress_callback=on_progress)
-        )
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(ticking, rig, seconds=3.0, after=0.2))  # 30 simulated s pass in ~0.7 s
+            done = data(
+                await call(client, "wait_for_instance", {"instance_id": instance_id}, progress_callback=on_progress)
+            )
+            tg.cancel_scope.cancel()
         not_stopped = data(
             await call(
                 client, "wait_for_instance", {"instance_id": instance_id, "target": "stopped", "timeout_seconds": 0.2}
@@ -147,10 +152,11 @@ async def test_wait_for_instance_reports_progress(rig: Rig, era: str) -> None:
 
     assert done["reached"] and done["state"] == "running" and done["detail"] == "verified running"
     assert rig.status(instance_id) == "running"
-    assert len(seen) >= 2, "a poll loop that takes a while reports progress"
+    assert len(seen) >= 3, "a poll loop that takes a while reports progress"
     steps = [p for p, _ in seen]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
-    assert any(m is not None and ("loading" in m or "created" in m) for _, m in seen)
+    assert any(m is not None and "created" in m for _, m in seen)
+    assert any(m is not None and "loading" in m for _, m in seen)
     assert not not_stopped["reached"] and "wait_for_instance" in not_stopped["detail"]
 
 
@@ -252,28 +258,20 @@ async def test_stop_start_reboot_verify_the_final_state(rig: Rig, era: str) -> N
     assert states == [{"state": "stopped"}, {"state": "running"}]
 
 
-async def _advance_later(rig: Rig, seconds: float) -> None:
-    await anyio.sleep(0.3)
-    rig.sim.clock.advance(seconds)
-
-
 @pytest.mark.xfail(
     strict=True,
     reason="provisioning/readiness.py _is_stopped accepts cur_state == 'stopped', which Vast sets the moment "
     "the stop is requested, so stop_instance reports 'verified stopped' while the container still runs",
 )
-async def test_stop_waits_until_the_container_is_down(tmp_path: Path, era: str) -> None:
-    from tests.helpers import served_simulator
-    from tests.server.rig import make_home
-
-    # A clock that only moves when told: the stop completes 0.3 s into the call, not before.
-    with served_simulator(speed=0.0) as (sim, url):
-        rig = Rig(sim, url, make_home(tmp_path))
-        instance_id = rig.rent()
-        async with rig.client(era) as client, anyio.create_task_group() as tg:
-            tg.start_soon(_advance_later, rig, 30.0)
-            stopped = data(await call(client, "stop_instance", {"instance_id": instance_id, "timeout_seconds": 5}))
-            status_when_reported = rig.status(instance_id)
+async def test_stop_waits_until_the_container_is_down(still_rig: Rig, era: str) -> None:
+    rig = still_rig
+    instance_id = rig.rent()
+    # The stop takes 5 simulated seconds; the clock moves 10 s at once, 0.3 s into the call.
+    async with rig.client(era) as client, anyio.create_task_group() as tg:
+        tg.start_soon(partial(ticking, rig, seconds=10.0, every=10.0, after=0.3))
+        stopped = data(await call(client, "stop_instance", {"instance_id": instance_id, "timeout_seconds": 5}))
+        status_when_reported = rig.status(instance_id)
+        tg.cancel_scope.cancel()
     assert stopped["reached"]
     assert status_when_reported == "exited" and stopped["state"] == "exited"
 

@@ -100,8 +100,22 @@ def compact_schema(schema: Any, *, keep_descriptions: bool = True) -> Any:
     return out
 
 
+# Built tools are immutable at run time, so each spec is built once per process (building all
+# of them costs a few hundred milliseconds; tests create a server per connection).
+_built: dict[int, tuple[ToolSpec, Tool]] = {}
+
+
 def strict_tool(spec: ToolSpec) -> Tool:
     """A tool whose schema says ``additionalProperties: false`` and whose validation agrees."""
+    cached = _built.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    tool = _build_strict_tool(spec)
+    _built[id(spec)] = (spec, tool)
+    return tool
+
+
+def _build_strict_tool(spec: ToolSpec) -> Tool:
     description = " ".join((spec.fn.__doc__ or "").split())  # one paragraph, no indentation bytes
     tool = Tool.from_function(
         reports_failures(spec.fn),
