@@ -99,10 +99,11 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                 "create", "instance", str(oid), "--image", "pytorch/pytorch:latest", "--disk", "64",
                 "--ssh", "--direct", "--label", "x", "--raw",
             ],
-            missing=["create", "instance", "999", "--image", "ubuntu:22.04", "--ssh", "--raw"],
-        )  # fmt: skip
-        s.run(
             user=["show", "user", "--raw"],
+        )  # fmt: skip
+        # An offer nobody has: the CLI must print the server's error message.
+        s.run(
+            missing=["create", "instance", "999", "--image", "ubuntu:22.04", "--ssh", "--raw"],
             invoices=["show", "invoices-v1", "--invoices", "-s", "2026-07-01", "-e", "2026-11-30", "--raw"],
         )
         iid = json.loads(s.out["create"].stdout)["new_contract"]

@@ -79,8 +79,7 @@ def test_each_operator_filters(api: httpx.Client, clause: dict[str, object], che
     offers = search(api, {**clause, "limit": 1000})
     assert offers, f"no offer matched {clause}"
     assert all(check(o) for o in offers)  # type: ignore[operator]
-    everything = search(api, {"limit": 1000})
-    assert len(offers) < len(everything)  # the clause really excluded something
+    assert len(offers) < 300  # of the 300 offers, the clause really excluded some
 
 
 def test_unknown_fields_are_ignored(api: httpx.Client) -> None:

@@ -33,6 +33,8 @@ from .wire import Request, Response, json_response
 
 @dataclass
 class Call:
+    """One request as an endpoint sees it."""
+
     req: Request
     state: SimState
     faults: Faults

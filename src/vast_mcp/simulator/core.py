@@ -158,7 +158,10 @@ class Simulator:
     def instance_ssh_keys(self, instance_id: int) -> list[str]:
         """Public keys installed on a live instance (account keys at create + attached ones)."""
         with self.state.lock:
-            return [k["public_key"] for k in self.state.get_instance(instance_id).ssh_keys]
+            inst = self.state.instances.get(instance_id)
+            if inst is None:
+                raise KeyError(f"no live instance {instance_id}")
+            return [k["public_key"] for k in inst.ssh_keys]
 
     def summary(self) -> dict[str, Any]:
         summary = self.state.summary(self.clock.now())

@@ -257,7 +257,11 @@ def valid_public_key(key: Any) -> TypeGuard[str]:
 
 
 class SimState:
-    """All mutable simulator state. Every public method takes ``self.lock``."""
+    """All mutable simulator state.
+
+    Callers hold ``self.lock`` (the API does, per request); ``sync_listeners`` and
+    ``summary`` take it themselves because the sshd loop and admin calls use them.
+    """
 
     def __init__(
         self,
