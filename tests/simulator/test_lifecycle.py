@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -282,3 +283,19 @@ def test_logs_are_served_from_the_simulator(sim: Simulator, api: httpx.Client, m
         assert anon.get(r.json()["result_url"]).text.count("\n") == 1
     r = api.put("/api/v0/instances/request_logs/1/", json={})
     assert r.status_code == 404 and r.json() == {"error": "invalid_id", "msg": "Invalid instance id."}
+
+
+def test_open_ssh_sessions_end_when_the_instance_stops(
+    sim: Simulator, api: httpx.Client, make_instance: MakeInstance
+) -> None:
+    iid = make_instance()
+    sim.clock.advance(BOOT_SECONDS)
+    direct, _proxy = ssh_ports(show(api, iid) or {})
+    assert direct is not None
+    with socket.create_connection(("127.0.0.1", direct), timeout=3) as session:
+        stream = session.makefile("rb")
+        assert stream.readline().startswith(b"SSH-2.0-")
+        api.put(f"/api/v0/instances/{iid}/", json={"state": "stopped"})
+        sim.clock.advance(5)
+        assert status(api, iid)[0] == "exited"
+        assert stream.read() == b""  # the server side hung up

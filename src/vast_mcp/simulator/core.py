@@ -21,7 +21,8 @@ from .api import Call, find_route
 from .clock import SimClock
 from .errors import ApiError
 from .faults import FaultContext, Faults, parse_admin_fault
-from .inventory import offer_view
+from .http import SimHTTPServer
+from .inventory import DEFAULT_ALLOCATED_STORAGE, offer_view
 from .query import OfferFieldTypes
 from .state import SimState, Timings
 from .wire import Request, Response, json_response, text_response
@@ -133,9 +134,10 @@ class Simulator:
         self.faults = Faults(self.state)
         self.rate_limiter = RateLimiter(*rate_limit) if rate_limit else None
         self._requests: list[RecordedRequest] = []
-        sample = offer_view(self.state.offers[0], 8.0, self.clock.now()) if self.state.offers else {}
+        now = self.clock.now()
+        sample = offer_view(self.state.offers[0], DEFAULT_ALLOCATED_STORAGE, now) if self.state.offers else {}
         self._offer_types = OfferFieldTypes(sample)
-        self._server: Any = None
+        self._server: SimHTTPServer | None = None
         self.url: str | None = None
 
     # ------------------------------------------------------------ python API
@@ -173,8 +175,6 @@ class Simulator:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Start the HTTP server thread and the sshd loop; returns the base URL."""
-        from .http import SimHTTPServer  # the transport is only needed when serving
-
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the simulator only binds loopback, not {host!r}")
         if self._server is not None:

@@ -9,6 +9,15 @@ search) match. Hooks, in request order:
 - ``create``: applied to the instance a matching create makes (or at once to
   ``instance_id`` when given);
 - ``after``: change how the endpoint's answer is delivered (dropped, delayed).
+
+Kinds (params, default selection): ``rate_limit`` (retry_after_header, retry_after_body,
+plain_text, detail); ``search_quota`` (searches); ``server_error`` (status 500/502/503/504,
+html); ``empty_body``; ``malformed_body`` (html); ``slow`` (seconds); ``offer_taken``
+(creates); ``price_move`` (factor, offer_ids; searches, or creates when the path says
+so); ``drop_after_commit`` (creates); ``instance_exit``, ``stuck_unknown`` (instance_id;
+creates); ``slow_ssh`` (seconds, instance_id; creates): the sshd accepts at once but
+sends its banner ``seconds`` later. Without a method/path the others match any request
+outside ``/_sim/``.
 """
 
 from __future__ import annotations

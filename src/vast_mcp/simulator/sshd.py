@@ -36,6 +36,7 @@ class _Port:
 
 @dataclass
 class _Conn:
+    port: int
     sock: socket.socket
     send_at: float
     sent: bool = False
@@ -111,6 +112,7 @@ class BannerHub:
             self._selector.unregister(slot.sock)
             slot.sock.close()
             slot.listening = False
+            self._drop_conns(port)
             try:
                 slot.sock = _bind(port)
             except OSError:
@@ -124,6 +126,14 @@ class BannerHub:
             if slot.listening:
                 self._selector.unregister(slot.sock)
             slot.sock.close()
+            self._drop_conns(port)
+
+    def _drop_conns(self, port: int) -> None:
+        """Sessions end with the sshd (instance stopped or destroyed). Caller holds the lock."""
+        for conn in self._conns:
+            if conn.port == port:
+                conn.sock.close()
+        self._conns = [c for c in self._conns if c.port != port]
 
     def release_all(self) -> None:
         with self._lock:
@@ -197,7 +207,7 @@ class BannerHub:
         except OSError:
             return
         conn.setblocking(False)
-        self._conns.append(_Conn(conn, now + slot.delay, expires=now + slot.delay + IDLE_SECONDS))
+        self._conns.append(_Conn(key.data, conn, now + slot.delay, expires=now + slot.delay + IDLE_SECONDS))
 
     def _service(self, now: float) -> None:
         alive: list[_Conn] = []
