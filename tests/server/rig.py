@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 import anyio
 from mcp import Client
 from mcp.client.session import ElicitationFnT
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 
 from tests.helpers import SIM_KEY, make_public_key, server_for
@@ -130,3 +131,13 @@ async def ticking(rig: Rig, *, seconds: float, every: float = 0.05, after: float
     while True:
         rig.sim.clock.advance(seconds)
         await anyio.sleep(every)
+
+
+async def protocol_error(request: Awaitable[object]) -> MCPError | None:
+    """The JSON-RPC error a request ended with, or None. Asserting outside the client's ``async with``
+    keeps a failure readable (inside, it would surface wrapped in an exception group)."""
+    try:
+        await request
+    except MCPError as exc:
+        return exc
+    return None

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import anyio
 import httpx
 import httpx2
 import pytest
@@ -144,25 +143,29 @@ async def test_bearer_token_is_required_when_configured(http_rig: Rig) -> None:
     assert TOKEN not in missing.text + wrong.text
 
 
-async def test_non_loopback_bind_without_a_token_refuses_before_listening(http_rig: Rig) -> None:
-    rig = http_rig
-    env = {"PATH": os.environ.get("PATH", ""), **server_env(rig)}
-    ports = [free_port(), free_port()]
-    runs = [
-        [*_script(), "serve", "--transport", "http", "--host", "0.0.0.0", "--port", str(ports[0])],
-        [*_script(), "serve", "--transport", "http", "--auth-token-env", "UNSET_TOKEN_VAR", "--port", str(ports[1])],
-    ]
-    results: list[subprocess.CompletedProcess[bytes]] = [None, None]  # type: ignore[list-item]
+def _refused(cmd: list[str], env: dict[str, str], port: int) -> subprocess.CompletedProcess[str]:
+    """Run a server that must refuse to start; kill it (and fail) if it listens instead."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while proc.poll() is None:
+            assert not _listening(port), "it bound the port instead of refusing"
+            assert time.monotonic() < deadline, "it neither refused nor listened"
+            time.sleep(0.05)
+        out, err = proc.communicate(timeout=5)
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
 
-    async def run(i: int) -> None:
-        with anyio.fail_after(30):
-            results[i] = await anyio.run_process(runs[i], env=env, check=False)
 
-    async with anyio.create_task_group() as tg:
-        for i in range(len(runs)):
-            tg.start_soon(run, i)
-    no_token, empty_token = results
+def test_non_loopback_bind_without_a_token_refuses_before_listening(http_rig: Rig) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), **server_env(http_rig)}
+    port = free_port()
+    serve = [*_script(), "serve", "--transport", "http", "--port", str(port)]
+    no_token = _refused([*serve, "--host", "0.0.0.0"], env, port)
     assert no_token.returncode != 0
-    assert b"needs a bearer token" in no_token.stderr and b"--auth-token-env" in no_token.stderr
-    assert empty_token.returncode != 0 and b"UNSET_TOKEN_VAR" in empty_token.stderr
-    assert not any(_listening(p) for p in ports)
+    assert "needs a bearer token" in no_token.stderr and "--auth-token-env" in no_token.stderr
+    empty_token = _refused([*serve, "--auth-token-env", "UNSET_TOKEN_VAR"], env, port)
+    assert empty_token.returncode != 0 and "UNSET_TOKEN_VAR" in empty_token.stderr

@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
 from tests.helpers import text_of
-from tests.server.rig import Rig, call
+from tests.server.rig import Rig, call, protocol_error
 from vast_mcp.server import create_server
 from vast_mcp.settings import Settings
 
@@ -134,10 +133,10 @@ async def test_unknown_arguments_are_rejected(era: str) -> None:
 
 async def test_unknown_tool_is_a_jsonrpc_invalid_params_error(era: str) -> None:
     async with Client(_server(), mode=era) as client:
-        with pytest.raises(MCPError) as caught:
-            await client.call_tool("no_such_tool", {})
-    assert caught.value.code == INVALID_PARAMS == -32602
-    assert "no_such_tool" in str(caught.value)
+        error = await protocol_error(client.call_tool("no_such_tool", {}))
+    assert error is not None, "an unknown tool must be a JSON-RPC error, not a tool result"
+    assert error.code == INVALID_PARAMS == -32602
+    assert "no_such_tool" in str(error)
 
 
 async def test_read_only_registers_no_write_tool(rig: Rig, era: str) -> None:
@@ -146,12 +145,10 @@ async def test_read_only_registers_no_write_tool(rig: Rig, era: str) -> None:
     async with rig.client(era, read_only=True) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert names == READ_TOOLS | LOCAL_TOOLS
-        for write in sorted(WRITE_TOOLS):
-            with pytest.raises(MCPError) as caught:
-                await client.call_tool(write, {"instance_id": instance_id})
-            assert caught.value.code == INVALID_PARAMS, write
+        errors = {w: await protocol_error(client.call_tool(w, {"instance_id": instance_id})) for w in WRITE_TOOLS}
         listed = await call(client, "list_instances")  # reads still work against Vast
     assert not listed.is_error
+    assert {w: e.code if e else None for w, e in errors.items()} == dict.fromkeys(WRITE_TOOLS, INVALID_PARAMS)
     mutating = [
         r for r in rig.sim.requests if r.method != "GET" and not r.path.endswith(("/bundles/", "/search/asks/"))
     ]

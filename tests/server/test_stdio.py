@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
 from tests.helpers import SIM_KEY, ScriptedUser, data, served_simulator, text_of
-from tests.server.rig import ERAS, Rig, call, make_home
+from tests.server.rig import ERAS, Rig, call, make_home, protocol_error
 from tests.server.test_protocol import LOCAL_TOOLS, READ_TOOLS, WRITE_TOOLS
 from vast_mcp.cli import _parser
 from vast_mcp.serve import settings_from_args
@@ -96,8 +95,7 @@ async def test_stdio_server_in_both_eras(stdio_rig: Rig, era: str) -> None:
         )
         destroyed = data(await call(client, "destroy_instance", {"instance_id": doomed}))
         missing = await call(client, "get_instance", {"instance_id": doomed})
-        with pytest.raises(MCPError) as unknown:
-            await client.call_tool("no_such_tool", {})
+        unknown = await protocol_error(client.call_tool("no_such_tool", {}))
         recent = await client.read_resource("vast://requests/recent")
 
     assert tools == READ_TOOLS | LOCAL_TOOLS | WRITE_TOOLS
@@ -111,7 +109,7 @@ async def test_stdio_server_in_both_eras(stdio_rig: Rig, era: str) -> None:
     assert seen, "progress notifications cross the stdio transport"
     assert destroyed["reached"] and rig.instance(doomed) is None and len(user.asked) == 1
     assert missing.is_error and "does not exist" in text_of(missing)
-    assert unknown.value.code == INVALID_PARAMS
+    assert unknown is not None and unknown.code == INVALID_PARAMS
     assert SIM_KEY not in str(recent)
 
 
