@@ -98,11 +98,18 @@ def http_rig(tmp_path: Path) -> Iterator[Rig]:
         yield Rig(sim, url, make_home(tmp_path / "home"))
 
 
-def _post(base: str, headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(f"{base}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **headers}, timeout=10)
+@pytest.fixture(scope="module")
+def raw() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10, trust_env=False) as client:  # one client: its TLS set-up is paid once
+        yield client
 
 
-async def test_loopback_http_in_both_eras_and_the_origin_rule(http_rig: Rig) -> None:
+def _post(raw: httpx.Client, base: str, headers: dict[str, str]) -> httpx.Response:
+    """A raw JSON-RPC initialize, as a browser page or a curl user would send it."""
+    return raw.post(f"{base}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **headers})
+
+
+async def test_loopback_http_in_both_eras_and_the_origin_rule(http_rig: Rig, raw: httpx.Client) -> None:
     rig = http_rig
     with http_server(rig) as base:
         for era, version in ERAS.items():
@@ -112,23 +119,23 @@ async def test_loopback_http_in_both_eras_and_the_origin_rule(http_rig: Rig) -> 
                 offers = data(await call(client, "search_offers", {"limit": 3}))
             assert "destroy_instance" in names and len(names) == 16
             assert len(offers["offers"]) == 3
-        foreign = _post(base, {"Origin": "http://evil.example"})
-        lookalike = _post(base, {"Origin": f"{base}.evil.example"})
-        own = _post(base, {"Origin": base})
-        without = _post(base, {})
+        foreign = _post(raw, base, {"Origin": "http://evil.example"})
+        lookalike = _post(raw, base, {"Origin": f"{base}.evil.example"})
+        own = _post(raw, base, {"Origin": base})
+        without = _post(raw, base, {})
     assert foreign.status_code == 403 and lookalike.status_code == 403
     assert own.status_code == 200 and without.status_code == 200, "the rule rejects foreign origins only"
     assert "protocolVersion" in own.text
 
 
-async def test_bearer_token_is_required_when_configured(http_rig: Rig) -> None:
+async def test_bearer_token_is_required_when_configured(http_rig: Rig, raw: httpx.Client) -> None:
     rig = http_rig
     with http_server(rig, "--auth-token-env", "VAST_MCP_TEST_TOKEN", env={"VAST_MCP_TEST_TOKEN": TOKEN}) as base:
-        missing = _post(base, {})
-        wrong = _post(base, {"Authorization": "Bearer not-the-token"})
-        bare = _post(base, {"Authorization": TOKEN})
-        right = _post(base, {"Authorization": f"Bearer {TOKEN}"})
-        right_but_foreign = _post(base, {"Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.example"})
+        missing = _post(raw, base, {})
+        wrong = _post(raw, base, {"Authorization": "Bearer not-the-token"})
+        bare = _post(raw, base, {"Authorization": TOKEN})
+        right = _post(raw, base, {"Authorization": f"Bearer {TOKEN}"})
+        right_but_foreign = _post(raw, base, {"Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.example"})
         authed = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
         async with authed, Client(streamable_http_client(f"{base}/mcp", http_client=authed)) as client:
             account = data(await call(client, "get_account"))
