@@ -129,6 +129,7 @@ async def test_instance_not_found(rig: Rig, era: str) -> None:
     waited = data(results["wait_for_instance"])
     assert not waited["reached"] and "no longer exists" in waited["detail"]
     assert again["reached"] and again["state"] == "gone", "destroying a destroyed instance is idempotent"
+    assert again["detail"].startswith("already gone"), "but it does not claim to have destroyed it now"
     assert rig.sim.count("POST", r"/ssh/$") == 0, "no key was registered for a missing instance"
 
 

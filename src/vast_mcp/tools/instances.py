@@ -165,12 +165,16 @@ async def destroy_instance(
     """
     require_consent(consent, confirm_mode=services(ctx).settings.confirm, action=f"destroy instance {instance_id}")
     vast = services(ctx).vast
+    already_gone = False
     try:
         await vast.instances.destroy(instance_id)
     except NotFoundError:
-        pass  # already gone: verify below and say so
+        already_gone = True  # verify below, and do not claim this call destroyed it
     outcome = await _wait(ctx, instance_id, "gone", 120)
-    return _change(instance_id, "destroy", outcome, "gone")
+    change = _change(instance_id, "destroy", outcome, "gone")
+    if already_gone and outcome.reached:
+        change.detail = "already gone: no such instance on this account, nothing was destroyed now"
+    return change
 
 
 class LabelResult(BaseModel):
