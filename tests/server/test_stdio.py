@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.types import INVALID_PARAMS
 
 from tests.helpers import SIM_KEY, ScriptedUser, data, served_simulator, text_of
@@ -49,17 +50,19 @@ def server_env(rig: Rig) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def stdio_client(rig: Rig, era: str, **kw: object) -> AsyncIterator[Client]:
-    # The simulator's URL (unique port) marks this server's command line.
+async def stdio_session(rig: Rig, era: str, stderr: Path, **kw: object) -> AsyncIterator[Client]:
+    """`python -m vast_mcp --log-level DEBUG serve` with its stderr (the server's log) kept in a file.
+    The simulator's URL (a unique port) marks this server's command line."""
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "vast_mcp", "serve", "--api-url", rig.url],
+        args=["-m", "vast_mcp", "--log-level", "DEBUG", "serve", "--api-url", rig.url],
         env=server_env(rig),
     )
     try:
-        async with Client(params, mode=era, **kw) as client:  # type: ignore[arg-type]
-            assert client.protocol_version == ERAS[era]
-            yield client
+        with stderr.open("w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog), mode=era, **kw) as client:  # type: ignore[arg-type]
+                assert client.protocol_version == ERAS[era]
+                yield client
     finally:
         assert processes_mentioning(rig.url) == [], "the server process outlived its client"
 
@@ -79,7 +82,8 @@ async def test_stdio_server_in_both_eras(stdio_rig: Rig, era: str) -> None:
         seen.append(progress)
 
     user = ScriptedUser()
-    async with stdio_client(rig, era, elicitation_callback=user) as client:
+    log = rig.home / "server.log"
+    async with stdio_session(rig, era, log, elicitation_callback=user) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
         offers = data(await call(client, "search_offers"))
         account = data(await call(client, "get_account"))
@@ -111,6 +115,9 @@ async def test_stdio_server_in_both_eras(stdio_rig: Rig, era: str) -> None:
     assert missing.is_error and "does not exist" in text_of(missing)
     assert unknown is not None and unknown.code == INVALID_PARAMS
     assert SIM_KEY not in str(recent)
+    logged = log.read_text()
+    assert "/api/v0/instances/" in logged, "the debug log records the Vast requests"
+    assert SIM_KEY not in logged, "the key never appears in a log line"
 
 
 def test_serve_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
