@@ -94,7 +94,7 @@ class Rig:
         self, era: str = "auto", *, user: ElicitationFnT | None = None, **settings: Any
     ) -> AsyncIterator[Client]:
         server = server_for(self.url, self.ssh_dir, **settings)
-        async with Client(server, mode=era, elicitation_callback=user) as client:  # type: ignore[arg-type]
+        async with Client(server, mode=era, elicitation_callback=user) as client:
             assert client.protocol_version == ERAS[era]
             yield client
 

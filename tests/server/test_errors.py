@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import keyring
 import keyring.core
@@ -67,13 +68,13 @@ async def test_no_key_at_all_sends_nothing(rig: Rig, era: str, monkeypatch: pyte
     monkeypatch.delenv("VAST_API_KEY", raising=False)
     monkeypatch.setenv("HOME", str(rig.home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(rig.home / ".config"))
-    previous = keyring.core._keyring_backend  # type: ignore[attr-defined]
-    keyring.set_keyring(null.Keyring())
+    previous = keyring.core._keyring_backend
+    keyring.set_keyring(null.Keyring())  # type: ignore[no-untyped-call]
     try:
         async with Client(create_server(fast_settings(rig.url, rig.ssh_dir)), mode=era) as client:
             result = await client.call_tool("list_instances", {})
     finally:
-        keyring.core._keyring_backend = previous  # type: ignore[attr-defined]
+        keyring.core._keyring_backend = previous
     text = _error(result)
     assert "No usable Vast API key" in text and "VAST_API_KEY" in text
     assert rig.sim.requests == []
@@ -103,6 +104,16 @@ async def test_search_quota_is_not_retried_and_says_when_it_resets(rig: Rig, era
     assert rig.sim.count("POST", SEARCH) == 1
 
 
+ON_A_MISSING_INSTANCE: list[tuple[str, dict[str, Any]]] = [
+    ("get_instance", {}),
+    ("check_ssh", {"timeout_seconds": 0}),
+    ("attach_ssh_key", {}),
+    ("label_instance", {"label": "x"}),
+    ("stop_instance", {}),
+    ("wait_for_instance", {}),
+]
+
+
 async def test_instance_not_found(rig: Rig, era: str) -> None:
     instance_id = rig.rent()
     async with rig.client(era, user=ScriptedUser()) as client:
@@ -110,14 +121,7 @@ async def test_instance_not_found(rig: Rig, era: str) -> None:
         rig.sim.reset_requests()
         results = {
             name: await call(client, name, {"instance_id": instance_id, **extra})
-            for name, extra in [
-                ("get_instance", {}),
-                ("check_ssh", {"timeout_seconds": 0}),
-                ("attach_ssh_key", {}),
-                ("label_instance", {"label": "x"}),
-                ("stop_instance", {}),
-                ("wait_for_instance", {}),
-            ]
+            for name, extra in ON_A_MISSING_INSTANCE
         }
         again = data(await call(client, "destroy_instance", {"instance_id": instance_id}))
     for name in ("get_instance", "check_ssh", "attach_ssh_key"):
