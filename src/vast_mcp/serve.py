@@ -50,8 +50,9 @@ class HttpGuard:
                 await JSONResponse({"error": "origin not allowed"}, status_code=403)(scope, receive, send)
                 return
             if self.token is not None:
-                sent = headers.get("authorization", "")
-                if not hmac.compare_digest(sent.encode(), f"Bearer {self.token}".encode()):
+                scheme, _, sent = headers.get("authorization", "").partition(" ")
+                valid = hmac.compare_digest(sent.strip().encode(), self.token.encode())
+                if scheme.lower() != "bearer" or not valid:  # the scheme is case-insensitive (RFC 9110)
                     response = JSONResponse(
                         {"error": "missing or wrong bearer token"},
                         status_code=401,

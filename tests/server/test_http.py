@@ -135,6 +135,8 @@ async def test_bearer_token_is_required_when_configured(http_rig: Rig, raw: http
         wrong = _post(raw, base, {"Authorization": "Bearer not-the-token"})
         bare = _post(raw, base, {"Authorization": TOKEN})
         right = _post(raw, base, {"Authorization": f"Bearer {TOKEN}"})
+        lower = _post(raw, base, {"Authorization": f"bearer {TOKEN}"})
+        basic = _post(raw, base, {"Authorization": f"Basic {TOKEN}"})
         right_but_foreign = _post(raw, base, {"Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.example"})
         authed = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
         async with authed, Client(streamable_http_client(f"{base}/mcp", http_client=authed)) as client:
@@ -145,7 +147,8 @@ async def test_bearer_token_is_required_when_configured(http_rig: Rig, raw: http
     assert refused.group_contains(MCPError)
     assert missing.status_code == wrong.status_code == bare.status_code == 401
     assert missing.headers.get("www-authenticate") == "Bearer"
-    assert right.status_code == 200 and right_but_foreign.status_code == 403
+    assert right.status_code == lower.status_code == 200 and basic.status_code == 401
+    assert right_but_foreign.status_code == 403
     assert account["api_key"]["fingerprint"] == "…" + SIM_KEY[-4:]
     assert TOKEN not in missing.text + wrong.text
 
