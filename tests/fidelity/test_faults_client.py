@@ -390,6 +390,28 @@ async def test_dud_destroyed_despite_a_lost_delete_answer_is_not_reported_as_bil
     assert result["billing_per_hour"] == 0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG (same root) tools/instances.py destroy_instance (since 8147ab1): after a lost DELETE answer "
+        "the resend's 404 makes the tool report 'already gone ... nothing was destroyed now' for the "
+        "instance this very call destroyed."
+    ),
+)
+async def test_destroy_tool_with_a_lost_answer_says_it_destroyed_the_instance(tmp_path: Path) -> None:
+    with served_simulator() as (simulator, url):
+        server = server_for(url, ssh_dir_with_key(tmp_path), http_timeout=SHORT)
+        async with Client(server, elicitation_callback=ScriptedUser()) as client:
+            planned = data(await client.call_tool("plan_instance", {}))
+            created = data(await client.call_tool("create_instance", {"quote_id": planned["quote_id"], "wait": False}))
+            [instance] = created["instances"]
+            simulator.faults.inject("slow", method="DELETE", path=INSTANCE, seconds=LATE)
+            result = data(await client.call_tool("destroy_instance", {"instance_id": instance["instance_id"]}))
+        assert sim_statuses(simulator, "DELETE", INSTANCE)[0] == 200  # this call's DELETE destroyed it
+    assert result["reached"] and result["state"] == "gone"
+    assert result["detail"] == "verified gone", result["detail"]
+
+
 # -- offer_taken / price_move ----------------------------------------------------------------------
 
 
@@ -599,7 +621,7 @@ COVERED: dict[str, str] = {
     "server_error": "test_server_error_on_a_safe_request_is_retried, test_server_error_on_a_create_is_not_resent",
     "empty_body": "test_unreadable_body_* (empty)",
     "malformed_body": "test_unreadable_body_* (malformed json and html)",
-    "slow": "test_slow_answer_times_out_..., test_slow_create_is_not_resent_..., test_slow_destroy_... (xfail)",
+    "slow": "test_slow_answer_*, test_slow_create_*, test_slow_destroy_*, test_dud_*, test_destroy_tool_* (xfail)",
     "offer_taken": "test_offer_taken_is_offer_unavailable",
     "price_move": "test_price_move_shows_in_the_next_search",
     "drop_after_commit": "test_drop_after_commit_is_outcome_unknown_and_the_instance_exists",
