@@ -342,15 +342,6 @@ async def test_slow_create_is_not_resent_and_is_found_by_reading(sim: Simulator,
     assert found.extra_env[MARKER] == "m-slow"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG vast/instances.py InstancesApi.destroy: DELETE is sent safe=True, so when its answer is lost "
-        "(timeout/dropped) the transport resends it, the instance is already gone, Vast answers 404 "
-        "no_such_instance and destroy() raises NotFoundError for a destroy that worked "
-        "(provisioning/create.py _destroy_dud then reports 'destroying it failed; it still bills')."
-    ),
-)
 async def test_slow_destroy_that_took_effect_is_not_reported_as_not_found(
     sim: Simulator, tap: Tap, waits: Waits
 ) -> None:
@@ -365,14 +356,6 @@ async def test_slow_destroy_that_took_effect_is_not_reported_as_not_found(
                 await vast.instances.get(instance_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (same root as above) provisioning/create.py _destroy_dud: the DELETE of an exited dud is "
-        "resent after its answer is lost, the resend answers 404, and the result says 'destroying it "
-        "failed ... it still bills' with billing=true, while the instance is gone and bills nothing."
-    ),
-)
 async def test_dud_destroyed_despite_a_lost_delete_answer_is_not_reported_as_billing(tmp_path: Path) -> None:
     with served_simulator() as (simulator, url):
         server = server_for(url, ssh_dir_with_key(tmp_path), http_timeout=SHORT)
@@ -390,14 +373,6 @@ async def test_dud_destroyed_despite_a_lost_delete_answer_is_not_reported_as_bil
     assert result["billing_per_hour"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (same root) tools/instances.py destroy_instance (since 8147ab1): after a lost DELETE answer "
-        "the resend's 404 makes the tool report 'already gone ... nothing was destroyed now' for the "
-        "instance this very call destroyed."
-    ),
-)
 async def test_destroy_tool_with_a_lost_answer_says_it_destroyed_the_instance(tmp_path: Path) -> None:
     with served_simulator() as (simulator, url):
         server = server_for(url, ssh_dir_with_key(tmp_path), http_timeout=SHORT)
@@ -535,15 +510,6 @@ async def test_ssh_without_the_fault_answers_at_once(sim: Simulator, vast: VastC
     assert probe.ready and probe.waited_s < BANNER_DELAY / 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG provisioning/readiness.py probe_ssh: every attempt reads the banner with a fixed "
-        "min(connect_timeout_s, ...) timeout (5 s by default), so an sshd that accepts the connection "
-        "but sends its banner later than that is never seen, however long timeout_s is (the "
-        "simulator's own default slow_ssh of 5 s already loses to the 5 s default)."
-    ),
-)
 async def test_slow_ssh_longer_than_one_attempt_is_still_found_within_the_deadline(
     sim: Simulator, vast: VastClient
 ) -> None:
@@ -621,7 +587,7 @@ COVERED: dict[str, str] = {
     "server_error": "test_server_error_on_a_safe_request_is_retried, test_server_error_on_a_create_is_not_resent",
     "empty_body": "test_unreadable_body_* (empty)",
     "malformed_body": "test_unreadable_body_* (malformed json and html)",
-    "slow": "test_slow_answer_*, test_slow_create_*, test_slow_destroy_*, test_dud_*, test_destroy_tool_* (xfail)",
+    "slow": "test_slow_answer_*, test_slow_create_*, test_slow_destroy_*, test_dud_*, test_destroy_tool_*",
     "offer_taken": "test_offer_taken_is_offer_unavailable",
     "price_move": "test_price_move_shows_in_the_next_search",
     "drop_after_commit": "test_drop_after_commit_is_outcome_unknown_and_the_instance_exists",

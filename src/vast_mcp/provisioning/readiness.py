@@ -136,11 +136,16 @@ class SshProbe:
     errors: dict[str, str] = field(default_factory=dict)  # last error per endpoint
 
 
-async def read_banner(endpoint: SshEndpoint, timeout_s: float = 5.0) -> str:
-    """Connect and read the first line; it must be an SSH identification string."""
-    with anyio.fail_after(timeout_s):
-        async with await anyio.connect_tcp(endpoint.host, endpoint.port) as stream:
-            data = b""
+async def read_banner(endpoint: SshEndpoint, connect_timeout_s: float = 5.0, read_timeout_s: float = 5.0) -> str:
+    """Connect and read the first line; it must be an SSH identification string.
+
+    The connect is kept short; once connected, a slow sshd may take ``read_timeout_s`` to speak.
+    """
+    with anyio.fail_after(connect_timeout_s):
+        stream = await anyio.connect_tcp(endpoint.host, endpoint.port)
+    async with stream:
+        data = b""
+        with anyio.fail_after(read_timeout_s):
             while b"\n" not in data and len(data) < 255:
                 data += await stream.receive(255)
     line = data.split(b"\n", 1)[0].decode("ascii", "replace").strip()
@@ -166,8 +171,9 @@ async def probe_ssh(
     while endpoints:
         for endpoint in endpoints:
             attempts += 1
+            remaining = max(timeout_s - (clock() - start), 0.5)
             try:
-                banner = await read_banner(endpoint, min(connect_timeout_s, max(timeout_s, 0.5)))
+                banner = await read_banner(endpoint, min(connect_timeout_s, remaining), remaining)
             except (OSError, TimeoutError, ValueError, anyio.EndOfStream, anyio.BrokenResourceError) as exc:
                 errors[f"{endpoint.kind} {endpoint.host}:{endpoint.port}"] = str(exc) or type(exc).__name__
                 continue

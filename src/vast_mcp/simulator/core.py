@@ -47,12 +47,12 @@ class RecordedRequest:
 class RateLimiter:
     """Token bucket per API key: ``capacity`` requests, refilled evenly over ``period`` seconds.
 
-    A request that arrives up to ``JITTER`` seconds before its token is due is let
-    through: a client pacing itself with the same bucket stamps requests a few
-    milliseconds before the server sees them, and that skew is not abuse.
+    ``JITTER`` would let a request through that many seconds before its token is due.
+    It is 0: nothing shows the real API is lenient, and a lenient simulator would hide a
+    client that paces itself too close to the budget.
     """
 
-    JITTER = 0.05
+    JITTER = 0.0
 
     def __init__(self, capacity: int, period: float) -> None:
         if capacity < 1 or period <= 0:

@@ -60,6 +60,10 @@ class SearchQuotaError(VastError):
 class NotFoundError(VastError):
     """The instance, key or offer does not exist (or is not this account's)."""
 
+    # True when an earlier attempt of the same request may have taken effect (its answer was
+    # lost): a repeated DELETE answering 404 then means "done", not "never existed".
+    after_lost_answer: bool = False
+
 
 class OfferUnavailableError(VastError):
     """The offer was taken or withdrawn between search and create (`no_such_ask`)."""

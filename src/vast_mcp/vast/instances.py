@@ -87,7 +87,11 @@ class InstancesApi:
 
     async def destroy(self, instance_id: int) -> None:
         # Repeatable: destroying a destroyed instance changes nothing (it answers 404).
-        await self._http.request("DELETE", f"/api/v0/instances/{instance_id}/", json_body={}, safe=True)
+        try:
+            await self._http.request("DELETE", f"/api/v0/instances/{instance_id}/", json_body={}, safe=True)
+        except NotFoundError as exc:
+            if not exc.after_lost_answer:
+                raise  # it never existed (or is not ours); a lost first answer means it is done
 
     async def logs(self, instance_id: int, *, tail: int = 200) -> str:
         data = await self._http.request(

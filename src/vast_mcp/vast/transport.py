@@ -191,6 +191,7 @@ class VastHttp:
         body = json_body if json_body is not None or method == "GET" else {}
         attempts = self.retry.attempts if safe else 1
         bad_body_retried = False
+        maybe_applied = False  # an earlier attempt may have reached Vast and taken effect
         attempt_no = 0
         while True:
             attempt_no += 1
@@ -204,6 +205,7 @@ class VastHttp:
             if result.error is not None:
                 if not safe:
                     raise self._lost_answer(method, path, result.error)
+                maybe_applied = maybe_applied or not _never_sent(result.error)
                 if attempt_no < attempts:
                     await self.sleep(self._backoff(attempt_no))
                     continue
@@ -237,6 +239,7 @@ class VastHttp:
                         method=method,
                         path=path,
                     )
+                maybe_applied = True
                 if attempt_no < attempts:
                     await self.sleep(self._backoff(attempt_no))
                     continue
@@ -248,7 +251,10 @@ class VastHttp:
                     path=path,
                 )
             if status >= 400:
-                raise self._client_error(response, method, path)
+                error = self._client_error(response, method, path)
+                if isinstance(error, NotFoundError):
+                    error.after_lost_answer = maybe_applied
+                raise error
 
             if not result.parsed:
                 if not safe:
@@ -261,6 +267,7 @@ class VastHttp:
                     )
                 if not bad_body_retried:
                     bad_body_retried = True
+                    maybe_applied = True
                     continue
                 saved = self._save_bad_body(method, path, response)
                 raise BadResponseError(
@@ -350,7 +357,7 @@ class VastHttp:
         )
 
     def _lost_answer(self, method: str, path: str, error: Exception) -> VastError:
-        if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+        if _never_sent(error):
             # The connection never opened, so the request cannot have reached Vast.
             return VastConnectionError(
                 f"Could not connect to Vast at {self.base_url} ({type(error).__name__}); nothing was "
@@ -397,7 +404,7 @@ class VastHttp:
                 **kw,
             )
         if status == 404 or code in {"no_such_instance", "not_found", "invalid_id", "no_such_ssh_key"}:
-            return NotFoundError(f"Not found on Vast: {detail}. Check the id with list_instances.", **kw)
+            return NotFoundError(f"Not found on Vast: {detail.rstrip('.')}. Check the id with list_instances.", **kw)
         if code == "deprecated_endpoint":
             return VastError(f"Vast retired this endpoint: {detail}", **kw)
         return BadRequestError(f"Vast rejected {method} {path}: {detail}. Check the parameters named there.", **kw)
@@ -410,6 +417,11 @@ class VastHttp:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(redact(text, *secrets))
         return Path(name)
+
+
+def _never_sent(error: Exception) -> bool:
+    """The connection never opened, so the request cannot have reached Vast."""
+    return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
 
 
 def _encode_query(params: Mapping[str, Any] | None) -> dict[str, str]:
