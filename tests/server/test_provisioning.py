@@ -37,7 +37,7 @@ async def connect(
     **overrides: Any,
 ) -> AsyncIterator[Client]:
     server = server_for(sim[1], ssh_dir_with_key(tmp_path), **overrides)
-    async with Client(server, mode=mode, elicitation_callback=user) as client:  # type: ignore[arg-type]
+    async with Client(server, mode=mode, elicitation_callback=user) as client:
         yield client
 
 

@@ -258,11 +258,6 @@ async def test_stop_start_reboot_verify_the_final_state(rig: Rig, era: str) -> N
     assert states == [{"state": "stopped"}, {"state": "running"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provisioning/readiness.py _is_stopped accepts cur_state == 'stopped', which Vast sets the moment "
-    "the stop is requested, so stop_instance reports 'verified stopped' while the container still runs",
-)
 async def test_stop_waits_until_the_container_is_down(still_rig: Rig, era: str) -> None:
     rig = still_rig
     instance_id = rig.rent()

@@ -41,9 +41,9 @@ class WaitOutcome:
 
 
 def _is_stopped(inst: Instance) -> bool:
-    return inst.intended_status == "stopped" and (
-        inst.actual_status in {"exited", "stopped", None} or inst.cur_state == "stopped"
-    )
+    # Recorded: a stopped instance reads actual_status "exited" + intended_status "stopped".
+    # cur_state flips the moment a stop is requested, so it says nothing about the container.
+    return inst.intended_status == "stopped" and inst.actual_status in {"exited", "stopped", None}
 
 
 async def wait_for_state(
