@@ -100,6 +100,27 @@ def compact_schema(schema: Any, *, keep_descriptions: bool = True) -> Any:
     return out
 
 
+def outline_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """An output schema that names every top-level field and its type, with nested objects as
+    plain ``object``: the full nesting would cost every client context on every turn, while the
+    result itself (validated against the full model before it leaves, every field present)
+    shows the detail.
+    """
+
+    def outline(prop: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in prop or prop.get("type") == "object":
+            return {"type": "object"}
+        if "anyOf" in prop:
+            types = sorted({outline(arm).get("type", "object") for arm in prop["anyOf"]}, key=str)
+            return {"type": types[0] if len(types) == 1 else types}
+        if prop.get("type") == "array" and isinstance(prop.get("items"), dict):
+            return {"type": "array", "items": outline(prop["items"])}
+        return {k: v for k, v in prop.items() if k in ("type", "enum")}
+
+    properties = schema.get("properties", {})
+    return {"type": "object", "properties": {n: outline(p) for n, p in properties.items()}}
+
+
 # Built tools are immutable at run time, so each spec is built once per process (building all
 # of them costs a few hundred milliseconds; tests create a server per connection).
 _built: dict[int, tuple[ToolSpec, Tool]] = {}
@@ -131,6 +152,6 @@ def _build_strict_tool(spec: ToolSpec) -> Tool:
     tool.fn_metadata.arg_model = strict
     tool.parameters = compact_schema(strict.model_json_schema(by_alias=True))
     if tool.fn_metadata.output_schema is not None:
-        # Output field meanings are in the tool descriptions; the schema keeps the shape.
-        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, keep_descriptions=False)
+        # Output field meanings are in the tool descriptions; the schema keeps the top-level shape.
+        tool.fn_metadata.output_schema = outline_schema(tool.fn_metadata.output_schema)
     return tool

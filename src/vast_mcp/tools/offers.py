@@ -20,7 +20,6 @@ from vast_mcp.tools.params import (
     MinVram,
     NumGpus,
     ObjectiveArg,
-    VerifiedOnly,
 )
 from vast_mcp.vast import OfferFilters
 from vast_mcp.vast.models import Offer
@@ -45,13 +44,13 @@ async def search_offers(
     countries: Countries = None,
     max_price_per_hour: MaxPrice = None,
     min_reliability: MinReliability = None,
-    verified_only: VerifiedOnly = True,
+    verified_only: bool = True,
     min_cuda: MinCuda = None,
     disk_gb: DiskGb = DEFAULT_DISK_GB,
-    direct_ssh: Annotated[bool, Field(description="only hosts with open ports for direct SSH")] = False,
+    direct_ssh: Annotated[bool, Field(description="host has open ports")] = False,
     objective: ObjectiveArg = "price",
-    limit: Annotated[int, Field(ge=1, le=50, description="offers to return")] = 10,
-    raw: Annotated[bool, Field(description="also return Vast's full offer objects (large)")] = False,
+    limit: Annotated[int, Field(ge=1, le=50)] = 10,
+    raw: Annotated[bool, Field(description="add Vast's full objects (large)")] = False,
 ) -> OfferSearchResult:
     """Find rentable GPU offers, best first, priced per hour with storage for disk_gb included.
 

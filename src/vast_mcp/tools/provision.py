@@ -18,9 +18,7 @@ from vast_mcp.tools.params import (
     Countries,
     GpuName,
     Image,
-    Label,
     MaxPrice,
-    MinCuda,
     MinReliability,
     MinVram,
     NumGpus,
@@ -43,23 +41,18 @@ async def plan_instance(
     countries: Countries = None,
     max_price_per_hour: MaxPrice = None,
     min_reliability: MinReliability = None,
-    verified_only: Annotated[bool | None, Field(description="only Vast-verified hosts (default true)")] = None,
-    min_cuda: MinCuda = None,
-    direct_ssh: Annotated[bool | None, Field(description="only hosts with open ports for direct SSH")] = None,
+    verified_only: bool | None = None,
     image: Image | None = None,
-    disk_gb: Annotated[float | None, Field(ge=1, le=8192, description="disk GB (default 64)")] = None,
-    count: Annotated[int | None, Field(ge=1, le=8, description="instances on distinct machines (default 1)")] = None,
-    label: Label | None = None,
+    disk_gb: Annotated[float | None, Field(ge=1, le=8192)] = None,
+    count: Annotated[int | None, Field(ge=1, le=8, description="on distinct machines")] = None,
     objective: ObjectiveArg | None = None,
-    policy: Annotated[Policy | None, Field(description="cheapest (default) or conservative: the second best")] = None,
+    policy: Policy | None = None,
     ssh_public_key: PublicKeyArg = None,
 ) -> PlanResult:
-    """Plan a rental and get a quote; spends nothing. Every argument is optional: with none it
-    plans the defaults (1x RTX 4090, verified, pytorch/pytorch:latest, 64 GB disk, 1 instance,
-    cheapest). It lists the account's active instances first, resolves the label and SSH key,
-    picks offers with fallbacks, and returns confirm_text and a quote_id. Show confirm_text,
-    the defaults used, and any questions to the user; only after they agree, call
-    create_instance with the quote_id.
+    """Plan a rental and mint its quote; spends nothing. No arguments = defaults (1x RTX 4090,
+    pytorch/pytorch:latest, 64 GB, 1 instance, cheapest; conservative = 2nd cheapest). Lists active
+    instances, picks offers. Show the user confirm_text, defaults and questions; create_instance
+    only after a yes.
     """
     state = services(ctx)
     request = PlanRequest(
@@ -71,12 +64,9 @@ async def plan_instance(
         max_price_per_hour=max_price_per_hour,
         min_reliability=min_reliability,
         verified_only=verified_only,
-        min_cuda=min_cuda,
-        direct_ssh=direct_ssh,
         image=image,
         disk_gb=disk_gb,
         count=count,
-        label=label,
         objective=objective,
         policy=policy,
         ssh_public_key=ssh_public_key,
@@ -105,7 +95,7 @@ async def create_instance(
     ctx: Context,
     quote_id: QuoteId,
     consent: Annotated[ElicitationResult[Confirm], Resolve(ask_create)],
-    wait: Annotated[bool, Field(description="wait until running and SSH answers (default true)")] = True,
+    wait: Annotated[bool, Field(description="until running and SSH answers")] = True,
 ) -> CreateResult:
     """Rent what a plan_instance quote describes. SPENDS MONEY. Call it only after the user
     confirmed that plan's confirm_text; the human is also asked through the client when it can
@@ -148,6 +138,6 @@ def _monotonic(progress: Progress) -> Progress:
 
 
 TOOLS = [
-    ToolSpec(plan_instance, "read", "Plan a rental (quote)", READ_ONLY),
+    ToolSpec(plan_instance, "read", "Plan a rental", READ_ONLY),
     ToolSpec(create_instance, "write", "Rent the quoted instance(s)", writes(destructive=True, idempotent=False)),
 ]
