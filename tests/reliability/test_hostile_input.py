@@ -414,7 +414,7 @@ def exercise(world: World, tool: str, args: dict[str, Any], *, yes: bool = False
 
 
 TOOLS_BUDGET = settings(
-    max_examples=12,
+    max_examples=15,
     deadline=None,
     phases=[Phase.explicit, Phase.generate],  # no shrinking: the server's state moves between examples
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],

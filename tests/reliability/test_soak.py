@@ -3,6 +3,7 @@ with a random fault armed before every step, and the money invariants checked af
 
 Workflow per run: plan_instance -> create_instance (the human accepts the elicitation form)
 -> wait_for_instance(running) -> check_ssh -> stop_instance -> start_instance -> destroy_instance.
+About one plan in seven asks for two instances (distinct machines, one quote).
 A step that fails cleanly is tried again (a new quote when the old one is spent), so faults
 land on every phase. Invariants after each run:
 
@@ -57,7 +58,7 @@ from vast_mcp.simulator import Simulator
 pytestmark = pytest.mark.anyio
 
 SEED = int(os.environ.get("VAST_MCP_SOAK_SEED", "20261107"))
-RUNS = int(os.environ.get("VAST_MCP_SOAK_RUNS", "60"))
+RUNS = int(os.environ.get("VAST_MCP_SOAK_RUNS", "84"))
 LANES = 6  # simulators served side by side; runs within a lane are sequential
 START_BUDGET_S = 55.0  # no new run starts after this; the whole test stays under 90 s
 HARD_LIMIT_S = 88.0
@@ -153,6 +154,7 @@ class Figures:
     creates: int = 0
     reconciled: int = 0  # create answers lost (dropped, 5xx, timeout, bad body) then reconciled
     waits_checked: int = 0
+    two_instance_quotes: int = 0
     faults_armed: Counter[str] = field(default_factory=Counter)
     checked: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
@@ -312,11 +314,13 @@ async def one_run(lane: Lane, run: int) -> None:
     # plan -> create, with a fresh plan whenever a quote is spent without a running instance
     instance: int | None = None
     for _round in range(3):
-        planned = ok_data(await step("plan", "plan_instance", {}, None))
+        count = 2 if lane.rng.random() < 0.15 else 1  # sometimes two instances on distinct machines
+        planned = ok_data(await step("plan", "plan_instance", {"count": count} if count > 1 else {}, None))
         if planned is None or not planned.get("quote_id"):
             continue
         quote = str(planned["quote_id"])
-        lane.quote_counts[quote] = 1
+        lane.quote_counts[quote] = count
+        fig.two_instance_quotes += count > 1
         for attempt in range(2):
             arm(lane, "create", None, quiet=attempt == 1)
             before = lane.recorder.mark()
@@ -400,7 +404,8 @@ def _report(fig: Figures, elapsed: float, planned: int) -> str:
     lines = [
         f"fault soak: seed {SEED}, {fig.runs}/{planned} runs in {elapsed:.1f}s on {LANES} simulators, "
         f"{fig.completed} reached a verified destroy",
-        f"  tool calls {fig.calls} ({fig.tool_errors} clean tool errors), progress notifications {fig.progress}",
+        f"  tool calls {fig.calls} ({fig.tool_errors} clean tool errors), progress notifications {fig.progress}, "
+        f"two-instance quotes {fig.two_instance_quotes}",
         f"  Vast requests {fig.requests}, create PUTs {fig.creates} ({fig.reconciled} with a lost answer), "
         f"429 retries timed {fig.waits_checked}",
         "  faults armed:  " + ", ".join(f"{k} {n}" for k, n in sorted(fig.faults_armed.items())),
