@@ -385,8 +385,12 @@ def _assignment_value(raw: str, lineno: int) -> str:
     return value.strip()
 
 
-def _parse_key_file(text: str) -> str:
-    """The key in a key file's text. Problems are described without quoting the file."""
+def _parse_key_file(text: str, *, require_assignment: bool = False) -> str:
+    """The key in a key file's text. Problems are described without quoting the file.
+
+    ``require_assignment`` accepts only an explicit ``VAST_API_KEY=`` line: a bare one-line
+    file could be any secret, and is only taken when a human confirmed the path.
+    """
     meaningful: list[tuple[int, str]] = []
     assignments = 0
     values: list[str] = []
@@ -411,15 +415,15 @@ def _parse_key_file(text: str) -> str:
         return values[0]
     if not meaningful:
         raise _FileProblem("it is empty (no key and no VAST_API_KEY= line)")
-    if assignments:
-        raise _FileProblem(f"it has KEY=value lines but no {ENV_VAR}=... line")
+    if assignments or require_assignment:
+        raise _FileProblem(f"it has no {ENV_VAR}=... line")
     if len(meaningful) == 1 and not any(ch.isspace() for ch in meaningful[0][1]):
         register_secret(meaningful[0][1])
         return meaningful[0][1]
     raise _FileProblem(f"it is neither KEY=value lines with {ENV_VAR}=... nor a single line with just the key")
 
 
-def key_from_file(path: str | os.PathLike[str]) -> ApiKey:
+def key_from_file(path: str | os.PathLike[str], *, require_assignment: bool = False) -> ApiKey:
     """The key in a file the user confirmed.
 
     Accepts ``KEY=value`` lines (``VAST_API_KEY=...``, optional ``export``, optional quotes,
@@ -427,7 +431,12 @@ def key_from_file(path: str | os.PathLike[str]) -> ApiKey:
     can read the file. Raises :class:`KeyUnavailableError` naming the path and the problem;
     the message never contains anything from the file.
     """
-    shown = Path(path).expanduser()
+    if "\x00" in os.fspath(path):
+        raise KeyUnavailableError("Cannot use that key file: the path contains a NUL character.")
+    try:
+        shown = Path(path).expanduser()
+    except RuntimeError:  # "~someone" for a user that does not exist
+        raise KeyUnavailableError("Cannot use that key file: its ~user home directory does not exist.") from None
     try:
         resolved = shown.resolve()
     except (OSError, RuntimeError):  # a symlink loop
@@ -437,7 +446,7 @@ def key_from_file(path: str | os.PathLike[str]) -> ApiKey:
         f"or set {ENV_VAR}, or store the key with `vast-mcp key set`."
     )
     try:
-        secret = _parse_key_file(_read_key_file_text(resolved))
+        secret = _parse_key_file(_read_key_file_text(resolved), require_assignment=require_assignment)
     except _FileProblem as problem:
         raise KeyUnavailableError(f"Cannot use key file {resolved}: {problem}. {advice}") from None
     return _make_key(secret, "file", f"file {resolved}", advice=advice)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+import anyio
 from pydantic import BaseModel, Field
 
-from vast_mcp.provisioning.errors import NothingRented, UserFacingError
+from vast_mcp.provisioning.errors import MaybeRented, NothingRented, UserFacingError
 from vast_mcp.provisioning.quote import QuoteTerms
 from vast_mcp.provisioning.readiness import Progress, SshEndpoint, probe_ssh, ssh_endpoints, wait_for_state
 from vast_mcp.provisioning.sshkeys import ensure_on_account, parse_public_key
@@ -85,10 +86,16 @@ async def execute_quote(vast: VastClient, terms: QuoteTerms, cfg: Settings, prog
     created: list[CreatedInstance] = []
     used_machines: set[int | None] = set()
     failures: list[str] = list(notes)
+    uncertain: list[str] = []
     batch = secrets.token_hex(4)
     for slot, offer_id in enumerate(terms.offer_ids):
         try:
-            made = await _create_slot(vast, terms, offer_id, live, used_machines, f"{batch}-{slot}", progress)
+            made = await _create_slot(
+                vast, terms, offer_id, live, used_machines, f"{batch}-{slot}", cfg.poll_s, progress
+            )
+        except MaybeRented as exc:
+            uncertain.append(f"instance {slot + 1}: {exc}")
+            continue
         except (UserFacingError, VastError) as exc:
             failures.append(f"instance {slot + 1}: {exc}")
             continue
@@ -99,7 +106,7 @@ async def execute_quote(vast: VastClient, terms: QuoteTerms, cfg: Settings, prog
                 await _bring_up(vast, terms, made, cfg, progress)
             except VastError as exc:
                 made.notes.append(f"could not follow it up ({exc}); it exists and bills: check get_instance")
-    return _report(terms, created, failures, cfg.wait)
+    return _report(terms, created, failures, uncertain, cfg.wait)
 
 
 async def _create_slot(
@@ -109,6 +116,7 @@ async def _create_slot(
     live: list[Offer],
     used_machines: set[int | None],
     marker: str,
+    recheck_s: float,
     progress: Progress,
 ) -> CreatedInstance:
     target = _live_offer(live, offer_id, terms)
@@ -123,7 +131,7 @@ async def _create_slot(
                 "any more; nothing was rented. Call plan_instance again for current prices."
             )
         try:
-            made = await _create_once(vast, terms, target, f"{marker}-{attempt}", progress)
+            made = await _create_once(vast, terms, target, f"{marker}-{attempt}", recheck_s, progress)
         except OfferUnavailableError:
             if retried:
                 raise UserFacingError(
@@ -158,7 +166,7 @@ def _next_candidate(live: list[Offer], terms: QuoteTerms, used_machines: set[int
 
 
 async def _create_once(
-    vast: VastClient, terms: QuoteTerms, offer: Offer, marker: str, progress: Progress
+    vast: VastClient, terms: QuoteTerms, offer: Offer, marker: str, recheck_s: float, progress: Progress
 ) -> CreatedInstance:
     request = CreateRequest(image=terms.image, disk=terms.disk_gb, label=terms.label, env={MARKER_ENV: marker})
     price = offer.price_per_hour(terms.disk_gb)
@@ -167,17 +175,12 @@ async def _create_once(
         instance_id = await vast.instances.create(offer.id, request)
     except OutcomeUnknownError:
         await progress(1.5, "the create's answer was lost; checking the instance list instead of resending")
-        try:
-            found = await _reconcile(vast, terms.label, marker)
-        except VastError as exc:
-            raise UserFacingError(
-                f"the answer to renting offer {offer.id} was lost and the instance list could not be read "
-                f"({exc}). An instance may exist and bill: check list_instances before anything else."
-            ) from None
+        found = await _reconcile(vast, terms.label, marker, recheck_s)
         if found is None:
             raise UserFacingError(
-                f"the answer to renting offer {offer.id} was lost and no instance with this request's "
-                "marker exists, so nothing was rented. Call plan_instance again to retry."
+                f"the answer to renting offer {offer.id} was lost and, read twice, the instance list "
+                "holds no instance with this request's marker: nothing was rented. Call plan_instance "
+                "again to retry."
             ) from None
         instance_id = found.id
     return CreatedInstance(
@@ -189,12 +192,32 @@ async def _create_once(
     )
 
 
-async def _reconcile(vast: VastClient, label: str, marker: str) -> Instance | None:
-    """Find the instance a lost create made, by label and this attempt's marker."""
-    candidates = await vast.instances.list(label=label)
-    for instance in candidates:
-        if instance.extra_env.get(MARKER_ENV) == marker:
-            return instance
+async def _reconcile(vast: VastClient, label: str, marker: str, recheck_s: float) -> Instance | None:
+    """Find the instance a lost create made, by label and this attempt's marker.
+
+    Read twice (a create can surface in the list a moment late, and a read can fail). If no
+    read succeeded, nobody can tell whether something bills: :class:`MaybeRented`, never "nothing".
+    """
+    error: VastError | None = None
+    read_ok = False
+    for attempt in (1, 2):
+        if attempt == 2:
+            await anyio.sleep(recheck_s)
+        try:
+            candidates = await vast.instances.list(label=label)
+        except VastError as exc:
+            error = exc
+            continue
+        read_ok = True
+        for instance in candidates:
+            if instance.extra_env.get(MARKER_ENV) == marker:
+                return instance
+    if not read_ok:
+        raise MaybeRented(
+            f"the create's answer was lost and the instance list could not be read ({error}). An instance "
+            f"labelled {label!r} may exist and bill: call list_instances before anything else, and do "
+            "not plan again until it is checked."
+        )
     return None
 
 
@@ -212,7 +235,7 @@ async def _bring_up(
                 "Wait longer with wait_for_instance, or destroy it."
             )
             return
-        made.notes.append(f"failed to start: {untrusted(outcome.failure)}")
+        made.notes.append(f"failed to start: {outcome.failure}")
         await _destroy_dud(vast, made)
         return
     instance = outcome.instance
@@ -250,18 +273,18 @@ async def _destroy_dud(vast: VastClient, made: CreatedInstance) -> None:
         made.notes.append(f"destroying it failed ({exc}); it still bills: destroy_instance {made.instance_id}")
 
 
-def _report(terms: QuoteTerms, created: list[CreatedInstance], failures: list[str], waited: bool) -> CreateResult:
+def _report(
+    terms: QuoteTerms, created: list[CreatedInstance], failures: list[str], uncertain: list[str], waited: bool
+) -> CreateResult:
     alive = [c for c in created if c.billing]
-    good = (
-        len(created) == terms.count
-        and not failures
-        and all(c.state == "running" and (c.ssh_ready or not terms.ssh_key_text) for c in created)
-        if waited
-        else len(created) == terms.count and not failures
-    )
+    complete = len(created) == terms.count and not failures and not uncertain
+    ready = all(c.state == "running" and (c.ssh_ready or not terms.ssh_key_text) for c in created)
+    good = complete and (ready or not waited)
     billing = round(sum(c.price_per_hour for c in alive), 4)
     parts = [f"{len(alive)} of {terms.count} instance(s) exist and bill ${billing:.3f}/h in total."]
-    parts += failures
+    if uncertain:
+        parts.append("More may exist: see below.")
+    parts += failures + uncertain
     for c in created:
         if c.notes:
             parts.append(f"instance {c.instance_id}: " + "; ".join(c.notes))
@@ -269,7 +292,12 @@ def _report(terms: QuoteTerms, created: list[CreatedInstance], failures: list[st
     if alive and not good:
         ids = ", ".join(str(c.instance_id) for c in alive)
         steps.append(f"Ask the user whether to keep or destroy instance(s) {ids} (destroy_instance).")
-    if not alive and failures:
+    if uncertain:
+        steps.append(
+            f"An instance labelled {terms.label!r} may exist and bill: call list_instances before anything "
+            "else; plan again only once it is checked."
+        )
+    elif not alive and failures:
         steps.append("Nothing is billing. Call plan_instance again to get a fresh quote.")
     for c in alive:
         if c.ssh_command and c.ssh_ready:

@@ -17,3 +17,7 @@ class ConfirmationRefused(UserFacingError):
 
 class NothingRented(UserFacingError):
     """Failed before any create was sent: the quote may be used again."""
+
+
+class MaybeRented(UserFacingError):
+    """A create's outcome is unknown and could not be checked: something may be billing."""

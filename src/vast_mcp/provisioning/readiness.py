@@ -15,6 +15,7 @@ from typing import Literal
 import anyio
 
 from vast_mcp.vast import Instance, NotFoundError, VastClient
+from vast_mcp.views import untrusted
 
 Target = Literal["running", "stopped", "gone"]
 Progress = Callable[[float, str], Awaitable[None]]
@@ -98,7 +99,7 @@ def _running_failure(
     if inst.intended_status == "stopped":
         return "the instance is meant to be stopped (start it first)"
     if status in DEAD_STATES and (seen_progress or elapsed >= EXITED_GRACE_S or status == "offline"):
-        detail = f": {inst.status_msg}" if inst.status_msg else ""
+        detail = f": {untrusted(inst.status_msg, 300)}" if inst.status_msg else ""
         return f"the instance is {status}{detail}"
     if status == "unknown" and unknown_since is not None and now - unknown_since >= UNKNOWN_GRACE_S:
         return f"the host has not reported for {now - unknown_since:.0f}s (status unknown)"
@@ -150,7 +151,7 @@ async def read_banner(endpoint: SshEndpoint, connect_timeout_s: float = 5.0, rea
                 data += await stream.receive(255)
     line = data.split(b"\n", 1)[0].decode("ascii", "replace").strip()
     if not line.startswith("SSH-2.0-"):
-        raise ValueError(f"not an SSH server (said {line[:40]!r})")
+        raise ValueError(f"not an SSH server (it said {untrusted(line, 40)})")
     return line
 
 

@@ -80,7 +80,12 @@ def parse_public_key(text: str, path: Path | None = None) -> PublicKey:
 
 
 def read_public_key_file(path_text: str) -> PublicKey:
-    path = Path(path_text).expanduser()
+    if "\x00" in path_text:
+        raise UserFacingError("That path contains a NUL character.")
+    try:
+        path = Path(path_text).expanduser()
+    except RuntimeError:  # "~someone" for a user that does not exist
+        raise UserFacingError(f"No such home directory in {path_text!r}.") from None
     if path.suffix != ".pub":
         raise UserFacingError(
             f"Refusing {path_text!r}: only a public key file ending in .pub is read (never a private key)."

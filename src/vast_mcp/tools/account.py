@@ -85,17 +85,24 @@ async def set_api_key_source(
 ) -> Account:
     """Choose which Vast API key this server uses, check it against the account, and report
     whose account it is. The key itself is never accepted as an argument nor shown: only its
-    source and a 4-character fingerprint. A key file must be confirmed by the user.
+    source and a 4-character fingerprint. A key file is confirmed by the human through a form; a
+    client without forms may only name a file with a VAST_API_KEY= line.
     """
     if (source == "file") != (path is not None):
         raise UserFacingError("Give path exactly when source is 'file'.")
-    require_consent(consent, confirm_mode=services(ctx).settings.confirm, action="use that key file")
+    how = require_consent(consent, confirm_mode=services(ctx).settings.confirm, action="use that key file")
+    # Without a human yes, read only a file that declares itself a Vast key file (VAST_API_KEY=...):
+    # a bare one-line file could be any secret, and its content would be sent to VAST_URL.
+    asked = how.startswith("confirmed")
     loaders = {
         "env": key_from_env,
         "keyring": key_from_keyring,
         "vast-cli": key_from_vast_cli,
     }
-    key = key_from_file(path) if source == "file" and path is not None else loaders[source]()
+    if source == "file" and path is not None:
+        key: ApiKey | None = key_from_file(path, require_assignment=not asked)
+    else:
+        key = loaders[source]()
     if key is None:
         raise UserFacingError(f"No API key found in source {source!r}. Nothing was changed.")
     http = services(ctx).vast.http

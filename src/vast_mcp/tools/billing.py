@@ -61,7 +61,10 @@ async def get_billing(
     storage that stopped instances keep billing until destroyed.
     """
     end_day = end_date or datetime.now(UTC).date()
-    start_day = start_date or end_day - timedelta(days=days - 1)
+    try:
+        start_day = start_date or end_day - timedelta(days=days - 1)
+    except OverflowError:
+        raise UserFacingError("That date range starts before the year 1; give a later end_date.") from None
     if start_day > end_day:
         raise UserFacingError("start_date is after end_date; swap them.")
     start = datetime.combine(start_day, time.min, UTC)

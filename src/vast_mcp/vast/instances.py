@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from vast_mcp.vast.errors import NotFoundError, VastError
+from vast_mcp.vast.errors import NotFoundError, OutcomeUnknownError, VastError
 from vast_mcp.vast.models import Instance
 from vast_mcp.vast.transport import VastHttp
 
@@ -39,9 +39,11 @@ class InstancesApi:
         data = await self._http.request("PUT", f"/api/v0/asks/{offer_id}/", json_body=request.body(), safe=False)
         contract = data.get("new_contract") if isinstance(data, dict) else None
         if not isinstance(contract, int):
-            raise VastError(
+            raise OutcomeUnknownError(
                 "Vast accepted the create but did not say which instance it made. "
-                "Check list_instances before creating again."
+                "Check list_instances before creating again.",
+                method="PUT",
+                path=f"/api/v0/asks/{offer_id}/",
             )
         return contract
 
