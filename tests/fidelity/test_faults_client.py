@@ -461,7 +461,7 @@ async def test_instance_exit_fails_fast_with_the_status_message(sim: Simulator, 
     )
     assert not outcome.reached
     assert outcome.state == "exited"
-    assert outcome.failure == f"the instance is exited: {EXIT_MSG}"
+    assert outcome.failure == f"the instance is exited: <untrusted>{EXIT_MSG}</untrusted>"
     assert outcome.waited_s <= 35  # at the first exited poll (boot takes 30 s), not at the deadline
 
 

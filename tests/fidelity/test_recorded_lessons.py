@@ -104,14 +104,14 @@ async def test_exited_while_meant_to_run_fails_fast_with_the_status_message() ->
     )
     outcome = await wait(replay, "running")
     assert not outcome.reached and outcome.polls == 2
-    assert outcome.failure == f"the instance is exited: {CRASH_MSG}"
+    assert outcome.failure == f"the instance is exited: <untrusted>{CRASH_MSG}</untrusted>"
 
 
 async def test_exited_without_progress_gets_the_start_grace_then_fails() -> None:
     """Just after a start, the API may still show the old "exited": not a failure at once."""
     replay = Replay(recorded(load(STOPPED), meant_to_run("exited", CRASH_MSG)))
     outcome = await wait(replay, "running")
-    assert not outcome.reached and outcome.failure == f"the instance is exited: {CRASH_MSG}"
+    assert not outcome.reached and outcome.failure == f"the instance is exited: <untrusted>{CRASH_MSG}</untrusted>"
     assert outcome.waited_s >= EXITED_GRACE_S
     assert outcome.waited_s < EXITED_GRACE_S + 5.0 + 1e-9  # and no longer than one poll past it
 
