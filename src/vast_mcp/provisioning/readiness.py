@@ -89,7 +89,9 @@ async def wait_for_state(
 
         if elapsed + poll_s > timeout_s:
             return WaitOutcome(False, status, elapsed, polls, instance)
-        await sleep(poll_s)
+        # Poll on a fixed cadence (start + k * poll_s), so a round trip never stretches the gap
+        # and "running" is seen within one interval.
+        await sleep(max(0.0, start + polls * poll_s - clock()))
 
 
 def _running_failure(

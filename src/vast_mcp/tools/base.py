@@ -113,8 +113,12 @@ def outline_schema(schema: dict[str, Any]) -> dict[str, Any]:
         if "anyOf" in prop:
             types = sorted({outline(arm).get("type", "object") for arm in prop["anyOf"]}, key=str)
             return {"type": types[0] if len(types) == 1 else types}
-        if prop.get("type") == "array" and isinstance(prop.get("items"), dict):
-            return {"type": "array", "items": outline(prop["items"])}
+        if prop.get("type") == "array":
+            items = prop.get("items")
+            simple = isinstance(items, dict) and "$ref" not in items and items.get("type") != "object"
+            return (
+                {"type": "array", "items": outline(items)} if simple and isinstance(items, dict) else {"type": "array"}
+            )
         return {k: v for k, v in prop.items() if k in ("type", "enum")}
 
     properties = schema.get("properties", {})
