@@ -7,9 +7,8 @@ import logging
 import shlex
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
@@ -29,6 +28,9 @@ from vast_mcp.tools.base import services, strict_tool
 from vast_mcp.vast import NotFoundError, RateBudget, VastClient, VastError, VastHttp
 from vast_mcp.vast.transport import RequestRecord
 from vast_mcp.views import InstanceView
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +64,13 @@ def create_server(
                 problem = str(exc)
                 logger.warning("API key not usable: %s", problem)
         budget = RateBudget(*settings.rate_limit) if settings.rate_limit else None
-        timeout = httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout))
         http = VastHttp(
-            key, settings.api_url, timeout=timeout, budget=budget, transport=vast_transport, key_problem=problem
+            key,
+            settings.api_url,
+            timeout=settings.http_timeout,
+            budget=budget,
+            transport=vast_transport,
+            key_problem=problem,
         )
         async with VastClient(http) as vast:
             state = Services(settings=settings, vast=vast, quotes=quotes)
@@ -151,6 +157,8 @@ def _add_resources(server: MCPServer[Services], live: list[Services]) -> None:
 
 
 def _with_curl(record: RequestRecord, base_url: str) -> dict[str, Any]:
+    import httpx  # loaded by then: a request was made
+
     query = httpx.QueryParams(record.query)
     url = f"{base_url.rstrip('/')}{record.path}" + (f"?{query}" if record.query else "")
     parts = ["curl", "-X", record.method, shlex.quote(url), "-H", '"Authorization: Bearer $VAST_API_KEY"']

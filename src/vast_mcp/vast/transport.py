@@ -26,10 +26,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from vast_mcp import __version__
 from vast_mcp.credentials import ApiKey, redact
@@ -46,6 +45,9 @@ from vast_mcp.vast.errors import (
     VastConnectionError,
     VastError,
 )
+
+if TYPE_CHECKING:  # httpx is imported on the first request: MCP clients spawn this server per session
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +139,7 @@ class VastHttp:
 
     api_key: ApiKey | None
     base_url: str = DEFAULT_BASE_URL
-    timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(30.0, connect=10.0, read=60.0))
+    timeout: float | httpx.Timeout = 60.0  # seconds per answer; a float connects within min(10 s, it)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     budget: RateBudget | None = field(default_factory=RateBudget)
     transport: httpx.AsyncBaseTransport | None = None
@@ -145,21 +147,40 @@ class VastHttp:
     history: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=50))
     key_problem: str | None = None  # why a configured key could not be used, for the "no key" error
     _client: httpx.AsyncClient | None = None
+    _open: bool = False
 
     async def __aenter__(self) -> VastHttp:
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url.rstrip("/"),
-            timeout=self.timeout,
-            transport=self.transport,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            follow_redirects=False,  # a redirect must never carry the key elsewhere
-        )
+        self._open = True
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._open = False
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    def _http_client(self) -> httpx.AsyncClient:
+        """The one connection pool, built on first use (keeps httpx off the start-up path)."""
+        if not self._open:
+            raise RuntimeError("VastHttp used outside 'async with'")
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url.rstrip("/"),
+                timeout=self._timeout(),
+                transport=self.transport,
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                follow_redirects=False,  # a redirect must never carry the key elsewhere
+            )
+        return self._client
+
+    def _timeout(self) -> httpx.Timeout:
+        import httpx
+
+        if isinstance(self.timeout, int | float):
+            return httpx.Timeout(float(self.timeout), connect=min(10.0, float(self.timeout)))
+        return self.timeout
 
     # -- public -----------------------------------------------------------------
 
@@ -176,8 +197,7 @@ class VastHttp:
 
         ``safe`` says whether sending it twice is harmless; only then is it retried.
         """
-        if self._client is None:
-            raise RuntimeError("VastHttp used outside 'async with'")
+        self._http_client()  # fails outside 'async with'
         if self.api_key is None:
             why = f" ({self.key_problem})" if self.key_problem else ""
             raise AuthError(
@@ -302,9 +322,10 @@ class VastHttp:
 
     async def fetch_text(self, url: str, *, max_bytes: int = 256_000) -> str:
         """GET a URL Vast handed us (log files) without the Authorization header."""
-        if self._client is None:
-            raise RuntimeError("VastHttp used outside 'async with'")
-        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as plain:
+        import httpx
+
+        self._http_client()  # fails outside 'async with'
+        async with httpx.AsyncClient(timeout=self._timeout(), transport=self.transport) as plain:
             for attempt in range(1, 11):
                 try:
                     response = await plain.get(url)
@@ -319,10 +340,12 @@ class VastHttp:
     # -- internals ----------------------------------------------------------------
 
     async def _send_once(self, method: str, path: str, query: dict[str, str], body: Any) -> _Attempt:
-        assert self._client is not None and self.api_key is not None
+        import httpx
+
+        assert self.api_key is not None
         headers = {"Authorization": f"Bearer {self.api_key.reveal()}"}
         try:
-            response = await self._client.request(method, path, params=query or None, json=body, headers=headers)
+            response = await self._http_client().request(method, path, params=query or None, json=body, headers=headers)
         except httpx.HTTPError as exc:
             return _Attempt(error=exc)
         attempt = _Attempt(response=response)
@@ -421,6 +444,8 @@ class VastHttp:
 
 def _never_sent(error: Exception) -> bool:
     """The connection never opened, so the request cannot have reached Vast."""
+    import httpx
+
     return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
 
 
