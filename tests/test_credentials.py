@@ -26,6 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from keyring.backends import fail, null
 
+from tests.helpers import MemoryKeyring
 from vast_mcp import credentials
 from vast_mcp.credentials import (
     ApiKey,
@@ -49,25 +50,6 @@ SERVICE = "vast-mcp"
 USER = "default"
 KEY = "0123456789abcdef0123456789abcdef"  # 32 hex chars, like a real key; fingerprint …cdef
 MARKER = "MARKER-FILE-CONTENT-7f3a"  # recognisable file content that must never show in an error
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if (service, username) not in self.store:
-            raise keyring.errors.PasswordDeleteError("not found")
-        del self.store[(service, username)]
 
 
 class LockedKeyring(MemoryKeyring):

@@ -14,6 +14,7 @@ import keyring.errors
 import pytest
 from keyring.backends import fail
 
+from tests.helpers import MemoryKeyring
 from vast_mcp.keycli import run_key_command
 
 SERVICE = "vast-mcp"
@@ -21,25 +22,6 @@ USER = "default"
 KEY = "f00dfeed0123456789abcdef01234567"  # fingerprint …4567
 ENV_KEY = "e0e0e0e0e0e0e0e0e0e0e0e0e0e0aaaa"  # fingerprint …aaaa
 CLI_KEY = "c1c1c1c1c1c1c1c1c1c1c1c1c1c1bbbb"  # fingerprint …bbbb
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if (service, username) not in self.store:
-            raise keyring.errors.PasswordDeleteError("not found")
-        del self.store[(service, username)]
 
 
 class TtyInput(io.StringIO):

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from mcp import Client
 
-from tests.helpers import ScriptedUser, data, served_simulator, server_for, ssh_dir_with_key
+from tests.helpers import RecordedSleeps, ScriptedUser, data, served_simulator, server_for, ssh_dir_with_key
 from vast_mcp.credentials import ApiKey
 from vast_mcp.provisioning.readiness import UNKNOWN_GRACE_S, probe_ssh, ssh_endpoints, wait_for_state
 from vast_mcp.simulator import FAULT_KINDS, Simulator
@@ -93,16 +93,6 @@ class Tap(httpx.AsyncBaseTransport):
         return [s.status for s in self.seen]
 
 
-class Waits:
-    """Records the waits the client asks for instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     simulator = Simulator(api_key=SIM_KEY, seed=7, offer_count=120, speed=0.0)
@@ -116,13 +106,13 @@ def tap() -> Tap:
 
 
 @pytest.fixture
-def waits() -> Waits:
-    return Waits()
+def waits() -> RecordedSleeps:
+    return RecordedSleeps()
 
 
 @asynccontextmanager
 async def connect(
-    sim: Simulator, tap: Tap, waits: Waits, *, key: ApiKey = GOOD_KEY, read_timeout: float = 10.0
+    sim: Simulator, tap: Tap, waits: RecordedSleeps, *, key: ApiKey = GOOD_KEY, read_timeout: float = 10.0
 ) -> AsyncIterator[VastClient]:
     assert sim.url is not None
     http = VastHttp(
@@ -138,7 +128,7 @@ async def connect(
 
 
 @pytest.fixture
-async def vast(sim: Simulator, tap: Tap, waits: Waits) -> AsyncIterator[VastClient]:
+async def vast(sim: Simulator, tap: Tap, waits: RecordedSleeps) -> AsyncIterator[VastClient]:
     async with connect(sim, tap, waits) as client:
         yield client
 
@@ -181,7 +171,7 @@ async def test_rate_limit_is_waited_out_on_a_safe_request(
     sim: Simulator,
     vast: VastClient,
     tap: Tap,
-    waits: Waits,
+    waits: RecordedSleeps,
     params: dict[str, Any],
     expected_wait: float | None,
     content_type: str,
@@ -198,7 +188,7 @@ async def test_rate_limit_is_waited_out_on_a_safe_request(
         assert BACKOFF_FIRST[0] <= wait <= BACKOFF_FIRST[1]
 
 
-async def test_rate_limit_on_a_create_is_not_resent(sim: Simulator, vast: VastClient, waits: Waits) -> None:
+async def test_rate_limit_on_a_create_is_not_resent(sim: Simulator, vast: VastClient, waits: RecordedSleeps) -> None:
     offer = await cheapest(vast)
     sim.faults.inject("rate_limit", method="PUT", path=CREATE, retry_after_header=2)
     with pytest.raises(RateLimitError, match="Nothing was done") as caught:
@@ -209,7 +199,9 @@ async def test_rate_limit_on_a_create_is_not_resent(sim: Simulator, vast: VastCl
     assert await vast.instances.list() == []
 
 
-async def test_rate_limit_that_persists_gives_up_with_the_wait(sim: Simulator, vast: VastClient, waits: Waits) -> None:
+async def test_rate_limit_that_persists_gives_up_with_the_wait(
+    sim: Simulator, vast: VastClient, waits: RecordedSleeps
+) -> None:
     attempts = RetryPolicy().attempts
     sim.faults.inject("rate_limit", method="GET", path=SSH, times=attempts, retry_after_body=4)
     with pytest.raises(RateLimitError, match="in 4 s"):
@@ -222,7 +214,7 @@ async def test_rate_limit_that_persists_gives_up_with_the_wait(sim: Simulator, v
 
 
 async def test_search_quota_fails_at_once_and_says_when_it_resets(
-    sim: Simulator, vast: VastClient, tap: Tap, waits: Waits
+    sim: Simulator, vast: VastClient, tap: Tap, waits: RecordedSleeps
 ) -> None:
     sim.faults.inject("search_quota")
     with pytest.raises(SearchQuotaError) as caught:
@@ -242,7 +234,7 @@ async def test_search_quota_fails_at_once_and_says_when_it_resets(
 @pytest.mark.parametrize("html", [False, True], ids=["json", "html"])
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 async def test_server_error_on_a_safe_request_is_retried(
-    sim: Simulator, vast: VastClient, tap: Tap, waits: Waits, status: int, html: bool
+    sim: Simulator, vast: VastClient, tap: Tap, waits: RecordedSleeps, status: int, html: bool
 ) -> None:
     sim.faults.inject("server_error", method="GET", path=SSH, status=status, html=html)
     assert await vast.ssh.list_keys() == []
@@ -322,7 +314,9 @@ SHORT = 0.4  # the client's read timeout in these tests
 LATE = 1.2  # the simulator's delay: well beyond it
 
 
-async def test_slow_answer_times_out_and_a_safe_request_is_retried(sim: Simulator, tap: Tap, waits: Waits) -> None:
+async def test_slow_answer_times_out_and_a_safe_request_is_retried(
+    sim: Simulator, tap: Tap, waits: RecordedSleeps
+) -> None:
     sim.faults.inject("slow", method="GET", path=SSH, seconds=LATE)
     async with connect(sim, tap, waits, read_timeout=SHORT) as vast:
         assert await vast.ssh.list_keys() == []
@@ -331,7 +325,9 @@ async def test_slow_answer_times_out_and_a_safe_request_is_retried(sim: Simulato
     assert len(waits.waits) == 1
 
 
-async def test_slow_create_is_not_resent_and_is_found_by_reading(sim: Simulator, tap: Tap, waits: Waits) -> None:
+async def test_slow_create_is_not_resent_and_is_found_by_reading(
+    sim: Simulator, tap: Tap, waits: RecordedSleeps
+) -> None:
     async with connect(sim, tap, waits, read_timeout=SHORT) as vast:
         offer = await cheapest(vast)
         sim.faults.inject("slow", method="PUT", path=CREATE, seconds=LATE)
@@ -343,7 +339,7 @@ async def test_slow_create_is_not_resent_and_is_found_by_reading(sim: Simulator,
 
 
 async def test_slow_destroy_that_took_effect_is_not_reported_as_not_found(
-    sim: Simulator, tap: Tap, waits: Waits
+    sim: Simulator, tap: Tap, waits: RecordedSleeps
 ) -> None:
     async with connect(sim, tap, waits, read_timeout=SHORT) as vast:
         instance_id = await rent(vast, "doomed")
@@ -540,7 +536,7 @@ BAD_KEY_CALLS: dict[str, Callable[[VastClient, Simulator], Awaitable[object]]] =
     ],
 )
 async def test_bad_key_is_an_auth_error_naming_the_source_never_retried(
-    sim: Simulator, tap: Tap, waits: Waits, call: str, method: str, path: str, status: int
+    sim: Simulator, tap: Tap, waits: RecordedSleeps, call: str, method: str, path: str, status: int
 ) -> None:
     async with connect(sim, tap, waits, key=WRONG_KEY) as vast:
         with pytest.raises(AuthError) as caught:
@@ -561,7 +557,7 @@ async def test_bad_key_is_an_auth_error_naming_the_source_never_retried(
 async def test_unpaced_client_waits_out_the_simulators_budget_429() -> None:
     """Without its budget the client draws the simulator's recorded-shape 429, and waits it out."""
     limiter = Simulator(api_key=SIM_KEY, seed=7, offer_count=20, rate_limit=(2, 1.0))
-    tap, slept = Tap(), Waits()
+    tap, slept = Tap(), RecordedSleeps()
 
     async def real_sleep(seconds: float) -> None:
         await slept(seconds)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import LEAK_CANARY
+from tests.helpers import RecordedSleeps
 from tests.vast.fake import FakeVast, reply
 from vast_mcp.credentials import ApiKey, key_from_env
 from vast_mcp.vast import (
@@ -38,16 +39,6 @@ INSTANCE = r"/api/v0/instances/\d+/"
 ASK = r"/api/v0/asks/\d+/"
 
 
-class Sleeps:
-    """Records requested waits instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
 @pytest.fixture
 def key() -> ApiKey:
     found = key_from_env({"VAST_API_KEY": LEAK_CANARY})
@@ -61,12 +52,12 @@ def fake() -> FakeVast:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def sleeps() -> RecordedSleeps:
+    return RecordedSleeps()
 
 
 @pytest.fixture
-async def vast(fake: FakeVast, key: ApiKey, sleeps: Sleeps) -> AsyncIterator[VastClient]:
+async def vast(fake: FakeVast, key: ApiKey, sleeps: RecordedSleeps) -> AsyncIterator[VastClient]:
     http = VastHttp(key, "https://vast.test", transport=fake.transport(), sleep=sleeps, budget=None)
     async with VastClient(http) as client:
         yield client
@@ -200,7 +191,7 @@ async def test_offer_gone_on_create(vast: VastClient, fake: FakeVast, status: in
     assert fake.count("PUT", ASK) == 1
 
 
-async def test_429_retry_after_header_then_success(vast: VastClient, fake: FakeVast, sleeps: Sleeps) -> None:
+async def test_429_retry_after_header_then_success(vast: VastClient, fake: FakeVast, sleeps: RecordedSleeps) -> None:
     fake.on(
         "GET",
         INSTANCE,
@@ -212,7 +203,7 @@ async def test_429_retry_after_header_then_success(vast: VastClient, fake: FakeV
     assert fake.count("GET", INSTANCE) == 2
 
 
-async def test_429_body_retry_after_is_honoured(vast: VastClient, fake: FakeVast, sleeps: Sleeps) -> None:
+async def test_429_body_retry_after_is_honoured(vast: VastClient, fake: FakeVast, sleeps: RecordedSleeps) -> None:
     fake.on(
         "GET",
         "/api/v0/ssh/",
@@ -224,7 +215,7 @@ async def test_429_body_retry_after_is_honoured(vast: VastClient, fake: FakeVast
 
 
 async def test_429_without_hint_backs_off_and_finally_reports_wait(
-    vast: VastClient, fake: FakeVast, sleeps: Sleeps
+    vast: VastClient, fake: FakeVast, sleeps: RecordedSleeps
 ) -> None:
     fake.on("GET", "/api/v0/ssh/", reply(429, {"detail": "API requests too frequent endpoint threshold=4.5"}))
     with pytest.raises(RateLimitError, match="Try again"):
@@ -234,7 +225,9 @@ async def test_429_without_hint_backs_off_and_finally_reports_wait(
     assert all(0 < w <= RetryPolicy().max_delay for w in sleeps.waits)
 
 
-async def test_429_wait_longer_than_policy_is_not_sat_out(vast: VastClient, fake: FakeVast, sleeps: Sleeps) -> None:
+async def test_429_wait_longer_than_policy_is_not_sat_out(
+    vast: VastClient, fake: FakeVast, sleeps: RecordedSleeps
+) -> None:
     fake.on("GET", "/api/v0/ssh/", reply(429, {"retry_after": 600}))
     with pytest.raises(RateLimitError) as caught:
         await vast.ssh.list_keys()
@@ -244,7 +237,7 @@ async def test_429_wait_longer_than_policy_is_not_sat_out(vast: VastClient, fake
 
 
 async def test_search_quota_is_never_retried_and_says_when_it_resets(
-    vast: VastClient, fake: FakeVast, sleeps: Sleeps
+    vast: VastClient, fake: FakeVast, sleeps: RecordedSleeps
 ) -> None:
     fake.on(
         "POST",
@@ -262,7 +255,9 @@ async def test_search_quota_is_never_retried_and_says_when_it_resets(
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-async def test_5xx_retried_for_safe_requests(vast: VastClient, fake: FakeVast, status: int, sleeps: Sleeps) -> None:
+async def test_5xx_retried_for_safe_requests(
+    vast: VastClient, fake: FakeVast, status: int, sleeps: RecordedSleeps
+) -> None:
     fake.on("GET", "/api/v0/ssh/", reply(status, text="<html>bad gateway</html>"), reply(body=[]))
     assert await vast.ssh.list_keys() == []
     assert fake.count("GET", "/api/v0/ssh/") == 2
@@ -316,7 +311,7 @@ async def test_create_on_connect_error_says_nothing_was_sent(vast: VastClient, f
     assert fake.count("PUT", ASK) == 1
 
 
-async def test_create_429_is_not_retried(vast: VastClient, fake: FakeVast, sleeps: Sleeps) -> None:
+async def test_create_429_is_not_retried(vast: VastClient, fake: FakeVast, sleeps: RecordedSleeps) -> None:
     fake.on("PUT", ASK, reply(429, {"retry_after": 2}))
     with pytest.raises(RateLimitError, match="Nothing was done"):
         await vast.instances.create(12, CreateRequest(image="img", disk=10, label="x"))
