@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import keyring
 import keyring.backend
 import keyring.errors
 from mcp.client import ClientRequestContext
@@ -118,3 +119,21 @@ class RecordedSleeps:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+
+@contextmanager
+def isolated_key_sources(monkeypatch: Any, home: Path) -> Iterator[MemoryKeyring]:
+    """A fake HOME/XDG, no key in the environment and an in-memory keyring (restored after)."""
+    import keyring.core
+
+    monkeypatch.delenv("VAST_API_KEY", raising=False)
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    previous = keyring.core._keyring_backend  # may be None (not detected yet); never trigger detection
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    try:
+        yield memory
+    finally:
+        keyring.core._keyring_backend = previous

@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from keyring.backends import fail, null
 
-from tests.helpers import MemoryKeyring
+from tests.helpers import MemoryKeyring, isolated_key_sources
 from vast_mcp import credentials
 from vast_mcp.credentials import (
     ApiKey,
@@ -71,18 +71,8 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[MemoryKeyring]:
-    """Fake HOME/XDG, no key in the environment, an in-memory keyring; restores keyring after."""
-    monkeypatch.delenv("VAST_API_KEY", raising=False)
-    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    previous = keyring.core._keyring_backend  # may be None (not detected yet); never trigger detection
-    memory = MemoryKeyring()
-    keyring.set_keyring(memory)
-    try:
+    with isolated_key_sources(monkeypatch, home) as memory:
         yield memory
-    finally:
-        keyring.core._keyring_backend = previous
 
 
 @pytest.fixture
@@ -372,7 +362,7 @@ def test_confirmed_key_file_is_never_auto_discovered(
         f"VAST_API_KEY={KEY}\nVAST_API_KEY={KEY}\n",  # repeated, same value
         f"{KEY}\n",
         f"  {KEY}  ",
-        f"# the key from https://cloud.vast.ai/account/\n\n{KEY}\n\n",
+        f"# the key from the Vast console account page\n\n{KEY}\n\n",
     ],
 )
 def test_key_file_formats(tmp_path: Path, content: str) -> None:

@@ -14,7 +14,7 @@ import keyring.errors
 import pytest
 from keyring.backends import fail
 
-from tests.helpers import MemoryKeyring
+from tests.helpers import MemoryKeyring, isolated_key_sources
 from vast_mcp.keycli import run_key_command
 
 SERVICE = "vast-mcp"
@@ -38,17 +38,8 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def memory(monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[MemoryKeyring]:
-    monkeypatch.delenv("VAST_API_KEY", raising=False)
-    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    previous = keyring.core._keyring_backend  # never trigger detection of the real OS keyring
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
+    with isolated_key_sources(monkeypatch, home) as backend:
         yield backend
-    finally:
-        keyring.core._keyring_backend = previous
 
 
 @pytest.fixture

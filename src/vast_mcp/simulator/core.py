@@ -264,7 +264,7 @@ class Simulator:
                 return json_response(exc.status, exc.body)
 
     def _authenticate(self, req: Request, bad_key_status: int) -> str:
-        # Only the header counts: a key in the URL (?api_key=) is deliberately not accepted.
+        # Only the header counts: a key in the URL query string is deliberately not accepted.
         scheme, _, key = req.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise _auth_error(403, "This action requires login.")
