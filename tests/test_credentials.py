@@ -62,13 +62,6 @@ class ForgetfulKeyring(MemoryKeyring):
         pass
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
-
-
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[MemoryKeyring]:
     with isolated_key_sources(monkeypatch, home) as memory:

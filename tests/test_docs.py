@@ -257,6 +257,7 @@ START, END = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 7, tzinfo=UTC)
 RECIPES: dict[str, Callable[[VastClient], Awaitable[object]]] = {
     "OffersApi.search_raw": lambda v: v.offers.search_raw({"rentable": {"eq": True}}),
     "OffersApi.search": lambda v: v.offers.search(OfferFilters(gpu_name="RTX 4090")),
+    "OffersApi.search_with_raw": lambda v: v.offers.search_with_raw(OfferFilters(gpu_name="RTX 4090")),
     "InstancesApi.create": lambda v: v.instances.create(31, CreateRequest(image="img", disk=10, label="x")),
     "InstancesApi.list": lambda v: v.instances.list(label="x"),
     "InstancesApi.get": lambda v: v.instances.get(4242),

@@ -29,13 +29,6 @@ class TtyInput(io.StringIO):
         return True
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
-
-
 @pytest.fixture(autouse=True)
 def memory(monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[MemoryKeyring]:
     with isolated_key_sources(monkeypatch, home) as backend:

@@ -57,7 +57,7 @@ class CreateResult(BaseModel):
 
 
 @dataclass
-class Settings:
+class CreateOptions:
     wait: bool
     poll_s: float
     ready_timeout_s: float
@@ -69,7 +69,9 @@ async def _noop(_: float, __: str) -> None:
     return None
 
 
-async def execute_quote(vast: VastClient, terms: QuoteTerms, cfg: Settings, progress: Progress = _noop) -> CreateResult:
+async def execute_quote(
+    vast: VastClient, terms: QuoteTerms, cfg: CreateOptions, progress: Progress = _noop
+) -> CreateResult:
     """Rent what ``terms`` describe. Once anything may have been rented, this never raises:
     every outcome, good or bad, is in the result, so nothing billing goes unreported."""
     notes: list[str] = []
@@ -222,7 +224,7 @@ async def _reconcile(vast: VastClient, label: str, marker: str, recheck_s: float
 
 
 async def _bring_up(
-    vast: VastClient, terms: QuoteTerms, made: CreatedInstance, cfg: Settings, progress: Progress
+    vast: VastClient, terms: QuoteTerms, made: CreatedInstance, cfg: CreateOptions, progress: Progress
 ) -> None:
     outcome = await wait_for_state(
         vast, made.instance_id, "running", timeout_s=cfg.ready_timeout_s, poll_s=cfg.poll_s, progress=progress

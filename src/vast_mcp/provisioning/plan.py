@@ -41,12 +41,9 @@ class PlanRequest(BaseModel):
     max_price_per_hour: float | None = None
     min_reliability: float | None = None
     verified_only: bool | None = None
-    min_cuda: float | None = None
-    direct_ssh: bool | None = None
     image: str | None = None
     disk_gb: float | None = None
     count: int | None = None
-    label: str | None = None
     objective: Objective | None = None
     policy: Policy | None = None
     ssh_public_key: str | None = None
@@ -125,10 +122,8 @@ async def make_plan(vast: VastClient, quotes: QuoteBook, request: PlanRequest, s
         countries=request.countries,
         max_dph=request.max_price_per_hour,
         min_reliability=request.min_reliability,
-        verified=True if request.verified_only is None else (True if request.verified_only else None),
-        min_cuda=request.min_cuda,
+        verified=None if request.verified_only is False else True,
         disk_gb=request.disk_gb or DEFAULT_DISK_GB,
-        direct_ports=request.direct_ssh,
     )
     image = request.image or DEFAULT_IMAGE
     count = request.count or DEFAULT_COUNT
@@ -136,7 +131,7 @@ async def make_plan(vast: VastClient, quotes: QuoteBook, request: PlanRequest, s
     policy: Policy = request.policy or "cheapest"
 
     user = await vast.account.current_user()
-    label = request.label or derive_label(user)
+    label = derive_label(user)
     instances = await vast.instances.list()
     active = [i for i in instances if (i.actual_status or "") not in GONE_STATES]
     ranked = await vast.offers.search(filters, objective)
@@ -157,13 +152,11 @@ async def make_plan(vast: VastClient, quotes: QuoteBook, request: PlanRequest, s
         "countries": ",".join(request.countries) if request.countries else None,
         "max_price_per_hour": request.max_price_per_hour,
         "min_reliability": request.min_reliability,
-        "min_cuda": request.min_cuda,
-        "direct_ssh": request.direct_ssh,
     }
     for name, given in optional.items():
         if given is not None:
             pick(name, given, None)
-    fields.append(PlanField(name="label", value=label, source="user" if request.label else "derived"))
+    fields.append(PlanField(name="label", value=label, source="derived"))
 
     questions: list[str] = []
     warnings: list[str] = []

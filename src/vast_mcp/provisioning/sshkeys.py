@@ -47,14 +47,6 @@ class PublicKey:
         digest = hashlib.sha256(base64.b64decode(self.blob)).digest()
         return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
-    @property
-    def private_key_path(self) -> Path | None:
-        """The matching private key next to a ``.pub`` file, for the ssh command line."""
-        if self.path is None:
-            return None
-        candidate = self.path.with_suffix("")
-        return candidate if candidate.exists() else None
-
 
 def parse_public_key(text: str, path: Path | None = None) -> PublicKey:
     line = text.strip()

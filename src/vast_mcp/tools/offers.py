@@ -22,8 +22,6 @@ from vast_mcp.tools.params import (
     ObjectiveArg,
 )
 from vast_mcp.vast import OfferFilters
-from vast_mcp.vast.models import Offer
-from vast_mcp.vast.query import build_query, rank
 from vast_mcp.views import OfferView
 
 
@@ -70,17 +68,15 @@ async def search_offers(
         disk_gb=disk_gb,
         direct_ports=direct_ssh or None,
     )
-    vast = services(ctx).vast
-    found = await vast.offers.search_raw(build_query(filters, objective, limit=max(limit * 3, 30)))
-    by_id = {o["id"]: o for o in found if isinstance(o, dict) and isinstance(o.get("id"), int)}
-    ranked = rank((Offer.model_validate(o) for o in by_id.values()), filters, objective)
+    # Ask Vast for more than shown: local re-checks drop some (rented, over budget, ...).
+    ranked = await services(ctx).vast.offers.search_with_raw(filters, objective, limit=max(limit * 3, 30))
     top = ranked[:limit]
     return OfferSearchResult(
-        offers=[OfferView.of(o, disk_gb) for o in top],
+        offers=[OfferView.of(offer, disk_gb) for offer, _ in top],
         matched=len(ranked),
         disk_gb=disk_gb,
         filters=_summary(filters, objective),
-        raw=[by_id[o.id] for o in top] if raw else None,
+        raw=[record for _, record in top] if raw else None,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from pydantic import Field
 
-from vast_mcp.provisioning.create import CreateResult, Settings, execute_quote
+from vast_mcp.provisioning.create import CreateOptions, CreateResult, execute_quote
 from vast_mcp.provisioning.errors import NothingRented, QuoteError
 from vast_mcp.provisioning.plan import PlanRequest, PlanResult, Policy, make_plan
 from vast_mcp.provisioning.readiness import Progress
@@ -112,7 +112,7 @@ async def create_instance(
     async def progress(step: float, message: str) -> None:
         await ctx.report_progress(step, message=message)
 
-    cfg = Settings(
+    cfg = CreateOptions(
         wait=wait,
         poll_s=settings.poll_interval,
         ready_timeout_s=settings.ready_timeout,

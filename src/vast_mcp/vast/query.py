@@ -30,16 +30,16 @@ class OfferFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    gpu_name: str | None = Field(None, description='exact GPU model, e.g. "RTX 4090"')
-    num_gpus: int | None = Field(None, ge=1, le=16, description="GPUs per instance (exact)")
-    min_gpu_ram_gb: float | None = Field(None, ge=0, le=1024, description="VRAM per GPU, GB")
-    countries: tuple[str, ...] | None = Field(None, description="two-letter country codes")
-    max_dph: float | None = Field(None, gt=0, le=1000, description="storage-inclusive $/h per instance")
-    min_reliability: float | None = Field(None, ge=0, le=1)
-    verified: bool | None = Field(True, description="only Vast-verified machines")
-    min_cuda: float | None = Field(None, ge=0, le=99)
-    disk_gb: float = Field(64, ge=1, le=8192, description="disk to allocate, GB (priced into dph_total)")
-    direct_ports: bool | None = Field(None, description="require open host ports for direct SSH")
+    gpu_name: str | None = Field(default=None, description='exact GPU model, e.g. "RTX 4090"')
+    num_gpus: int | None = Field(default=None, ge=1, le=16, description="GPUs per instance (exact)")
+    min_gpu_ram_gb: float | None = Field(default=None, ge=0, le=1024, description="VRAM per GPU, GB")
+    countries: tuple[str, ...] | None = Field(default=None, description="two-letter country codes")
+    max_dph: float | None = Field(default=None, gt=0, le=1000, description="storage-inclusive $/h per instance")
+    min_reliability: float | None = Field(default=None, ge=0, le=1)
+    verified: bool | None = Field(default=True, description="only Vast-verified machines")
+    min_cuda: float | None = Field(default=None, ge=0, le=99)
+    disk_gb: float = Field(default=64, ge=1, le=8192, description="disk to allocate, GB (priced into dph_total)")
+    direct_ports: bool | None = Field(default=None, description="require open host ports for direct SSH")
 
 
 def build_query(filters: OfferFilters, objective: Objective = "price", limit: int = 50) -> dict[str, Any]:
