@@ -12,6 +12,14 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(autouse=True)
+def private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the real state directory (deadlines, the HTTP token)."""
+    path = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("VAST_MCP_STATE_DIR", str(path))
+    return path
+
+
 # A key no real account has; every leak assertion greps for it (and its URL-encoded form).
 LEAK_CANARY = "vk-CANARY+leak/0123456789abcdef"
 

@@ -48,6 +48,7 @@ def fast_settings(url: str, ssh_dir: Path, **overrides: Any) -> Settings:
         ssh_timeout=5.0,
         ssh_interval=0.1,
         ssh_dir=ssh_dir,
+        state_dir=ssh_dir.parent / ".state",
     )
     return replace(base, **overrides)
 

@@ -16,6 +16,26 @@ from collections.abc import Sequence
 from vast_mcp import __version__
 
 
+def _usd(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive amount in USD")
+    return value
+
+
+def _ttl(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 24 * 365:
+        raise argparse.ArgumentTypeError(f"{text!r}: give hours from 0 (no deadline) to 8760")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vast-mcp",
@@ -41,7 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         "--confirm",
         choices=["auto", "elicit"],
         default=None,
-        help="elicit: refuse paid/destructive calls from clients that cannot ask the human",
+        help="elicit: every action that spends, destroys or grants access needs a confirmation form",
+    )
+    serve.add_argument("--max-burn", type=_usd, metavar="USD", help="most $/h the account may burn")
+    serve.add_argument("--daily-budget", type=_usd, metavar="USD", help="most $ Vast may charge in any 24 h")
+    serve.add_argument(
+        "--default-ttl", type=_ttl, metavar="HOURS", help="deadline a plan proposes (default 24; 0 = none)"
     )
 
     sim = sub.add_parser("simulator", help="run the Vast API simulator on loopback")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import ipaddress
 import logging
 import os
 import sys
@@ -20,18 +19,9 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vast_mcp.settings import Settings
+from vast_mcp.settings import Settings, is_loopback_host
 
 logger = logging.getLogger(__name__)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class HttpGuard:
@@ -65,7 +55,7 @@ class HttpGuard:
 
 def check_bind(host: str, token: str | None) -> None:
     """Refuse a non-loopback bind without a token (before anything is imported or bound)."""
-    if not is_loopback(host) and not token:
+    if not is_loopback_host(host) and not token:
         raise ValueError(f"Refusing to bind {host}: a non-loopback bind needs a bearer token (--auth-token-env NAME).")
 
 
@@ -78,7 +68,7 @@ def build_http_app(
 
     check_bind(host, token)
     origins = {f"http://{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")} | set(extra_origins)
-    if not is_loopback(host):
+    if not is_loopback_host(host):
         origins.add(f"http://{host}:{port}")
     server = create_server(settings)
     # The SDK's own Host check would reject a non-loopback bind's Host header; ours checks Origin + token.
@@ -93,11 +83,18 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         api_url=getattr(args, "api_url", None),
         read_only=getattr(args, "read_only", None),
         confirm=getattr(args, "confirm", None),
+        max_burn=getattr(args, "max_burn", None),
+        daily_budget=getattr(args, "daily_budget", None),
+        default_ttl_hours=getattr(args, "default_ttl", None),
     )
 
 
 def serve_from_args(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:  # a bad setting: say which, start nothing
+        print(f"vast-mcp: {exc}", file=sys.stderr)
+        return 2
     if args.transport == "stdio":
         from vast_mcp.server import create_server
 
