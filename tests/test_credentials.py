@@ -29,10 +29,13 @@ from keyring.backends import fail, null
 from tests.helpers import MemoryKeyring, isolated_key_sources
 from vast_mcp import credentials
 from vast_mcp.credentials import (
+    MAX_KEY_FILE_BYTES,
     ApiKey,
     KeyUnavailableError,
     RedactingFilter,
     delete_from_keyring,
+    in_key_file_dir,
+    key_file_dir,
     key_from_env,
     key_from_file,
     key_from_keyring,
@@ -422,18 +425,22 @@ def test_directory_is_not_a_key_file(tmp_path: Path) -> None:
 
 
 def test_too_large_key_file(tmp_path: Path) -> None:
-    path = write_key_file(tmp_path, f"VAST_API_KEY={KEY}\n# {MARKER}" + "#" * (64 * 1024))
+    path = write_key_file(tmp_path, f"VAST_API_KEY={KEY}\n# {MARKER}" + "#" * MAX_KEY_FILE_BYTES)
     with pytest.raises(KeyUnavailableError, match="too large") as info:
         key_from_file(path)
     assert MARKER not in str(info.value)
     assert KEY not in str(info.value)
 
 
-def test_file_of_exactly_64_kib_is_accepted(tmp_path: Path) -> None:
+def test_file_at_the_size_bound_is_accepted_and_one_byte_more_is_not(tmp_path: Path) -> None:
     head = f"VAST_API_KEY={KEY}\n#"
-    path = write_key_file(tmp_path, head + "x" * (64 * 1024 - len(head)))
-    assert path.stat().st_size == 64 * 1024
+    path = write_key_file(tmp_path, head + "x" * (MAX_KEY_FILE_BYTES - len(head)))
+    assert path.stat().st_size == MAX_KEY_FILE_BYTES == 4096
     assert key_from_file(path).reveal() == KEY
+    bigger = write_key_file(tmp_path, head + "x" * (MAX_KEY_FILE_BYTES + 1 - len(head)))
+    with pytest.raises(KeyUnavailableError, match="too large to be a key file") as info:
+        key_from_file(bigger)
+    assert str(MAX_KEY_FILE_BYTES + 1) not in str(info.value), "the exact size is not revealed"
 
 
 @pytest.mark.parametrize(
@@ -714,3 +721,52 @@ def test_redacting_filter_survives_a_broken_format_string(
     assert RedactingFilter().filter(record)
     assert secret not in str(record.msg)
     assert record.args is None
+
+
+# -- redaction of cut-off keys (a message truncated mid-key must not leave a usable piece) ----------
+
+
+@pytest.mark.parametrize("cut", range(1, len(KEY)))
+def test_a_key_cut_at_any_point_leaves_no_piece_of_eight_or_more(cut: int) -> None:
+    for text in (f"Vast said: invalid key {KEY[:cut]}", f"{KEY[cut:]} was rejected", f"x{KEY}y"[: cut + 30]):
+        scrubbed = redact(text, KEY)
+        for size in range(8, len(KEY) + 1):
+            for start in range(len(KEY) - size + 1):
+                assert KEY[start : start + size] not in scrubbed, (cut, text)
+
+
+def test_pieces_shorter_than_eight_and_unrelated_text_are_kept() -> None:
+    assert redact(f"prefix {KEY[:7]} and {KEY[-7:]}", KEY) == f"prefix {KEY[:7]} and {KEY[-7:]}"
+    assert redact("nothing secret here at all", KEY) == "nothing secret here at all"
+    assert redact(f"a {KEY} b {KEY[:12]} c", KEY) == "a *** b *** c"
+
+
+def test_encoded_pieces_are_scrubbed_too() -> None:
+    key = "vk+slash/equals=0123456789"
+    encoded = quote(key, safe="")
+    assert "0123456789" not in redact(f"url ...{encoded[5:]}", key)
+
+
+# -- the key-file directory for clients without forms -----------------------------------------------
+
+
+def test_key_file_dir_follows_xdg(tmp_path: Path) -> None:
+    assert key_file_dir({"XDG_CONFIG_HOME": str(tmp_path)}) == tmp_path / "vast-mcp" / "keys"
+    assert key_file_dir({"HOME": str(tmp_path)}) == tmp_path / ".config" / "vast-mcp" / "keys"
+
+
+def test_only_paths_inside_the_key_dir_count_and_symlinks_out_do_not(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    keys = key_file_dir(env)
+    keys.mkdir(parents=True)
+    inside = keys / "work.env"
+    inside.write_text(f"VAST_API_KEY={KEY}\n")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not a key")
+    (keys / "link").symlink_to(outside)
+    assert in_key_file_dir(inside, env)
+    assert not in_key_file_dir(outside, env)
+    assert not in_key_file_dir(keys / "link", env), "a symlink out of the directory is outside"
+    assert not in_key_file_dir(keys / ".." / ".." / "secret.txt", env)
+    assert not in_key_file_dir(keys, env), "the directory itself is not a key file"
+    assert not in_key_file_dir(str(inside) + "\x00", env)

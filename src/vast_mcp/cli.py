@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="environment variable holding the bearer token HTTP clients must send",
     )
+    serve.add_argument(
+        "--auth-token-file",
+        metavar="PATH",
+        help="file holding the bearer token (default: generated into <state dir>/http-token)",
+    )
     serve.add_argument("--allowed-origin", action="append", default=[], help="extra Origin to accept (HTTP)")
     serve.add_argument("--api-url", help="Vast API base URL (default $VAST_URL or https://console.vast.ai)")
     serve.add_argument("--read-only", action="store_true", default=None, help="register no tool that changes Vast")

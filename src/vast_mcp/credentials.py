@@ -19,6 +19,7 @@ Nothing in this module puts key material or key-file content into an exception o
 from __future__ import annotations
 
 import errno
+import functools
 import hmac
 import json
 import logging
@@ -44,6 +45,8 @@ __all__ = [
     "KeyUnavailableError",
     "RedactingFilter",
     "delete_from_keyring",
+    "in_key_file_dir",
+    "key_file_dir",
     "key_file_warning",
     "key_from_env",
     "key_from_file",
@@ -67,7 +70,7 @@ KeySourceKind = Literal["env", "file", "keyring", "vast-cli"]
 ENV_VAR: Final = "VAST_API_KEY"
 KEYRING_SERVICE: Final = "vast-mcp"
 KEYRING_USERNAME: Final = "default"
-MAX_KEY_FILE_BYTES: Final = 64 * 1024
+MAX_KEY_FILE_BYTES: Final = 4096  # a key file is a few lines; nothing bigger is read
 # Shorter strings are not scrubbed: "***" everywhere would hide more than it protects.
 _MIN_SECRET_LEN: Final = 4
 
@@ -126,19 +129,53 @@ def _encoded_forms(secret: str) -> set[str]:
     return forms
 
 
+# Any run of this many characters copied out of a secret is scrubbed too: a message cut short (a
+# truncated error, a log tail) must not leave a long prefix or suffix of a key behind.
+_FRAGMENT: Final = 8
+
+
+@functools.lru_cache(maxsize=64)
+def _patterns(secrets: tuple[str, ...]) -> tuple[re.Pattern[str] | None, frozenset[str]]:
+    """(a regex of the short forms, every ``_FRAGMENT``-character piece of the long forms)."""
+    short: set[str] = set()
+    pieces: set[str] = set()
+    for secret in secrets:
+        if len(secret) < _MIN_SECRET_LEN:
+            continue
+        for form in _encoded_forms(secret):
+            if len(form) < _FRAGMENT:
+                short.add(form)
+            else:
+                pieces.update(form[i : i + _FRAGMENT] for i in range(len(form) - _FRAGMENT + 1))
+    pattern = "|".join(re.escape(form) for form in sorted(short, key=len, reverse=True))
+    return (re.compile(pattern) if pattern else None), frozenset(pieces)
+
+
 def redact(text: str, *secrets: str) -> str:
-    """Replace every secret, and its URL-encoded / ``quote_plus`` / escaped forms, with ``***``.
+    """Replace every secret, its URL-encoded / ``quote_plus`` / escaped forms, and any piece of
+    8 or more characters of them (a cut-off prefix or suffix) with ``***``.
 
     Secrets shorter than 4 characters (and empty ones) are ignored.
     """
-    forms: set[str] = set()
-    for secret in secrets:
-        if len(secret) >= _MIN_SECRET_LEN:
-            forms |= _encoded_forms(secret)
-    if not forms or not text:
+    if not text:
         return text
-    pattern = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
-    return re.sub(pattern, "***", text)
+    short, pieces = _patterns(tuple(sorted(set(secrets))))
+    spans = [m.span() for m in short.finditer(text)] if short is not None else []
+    if pieces:
+        spans += [(i, i + _FRAGMENT) for i in range(len(text) - _FRAGMENT + 1) if text[i : i + _FRAGMENT] in pieces]
+    if not spans:
+        return text
+    out: list[str] = []
+    cursor = 0
+    for start, end in sorted(spans):
+        if end <= cursor:
+            continue
+        if start >= cursor:
+            out.append(text[cursor:start])
+            out.append("***")
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out)
 
 
 def redact_known(text: str) -> str:
@@ -336,7 +373,7 @@ def _read_key_file_text(path: Path) -> str:
     if not stat.S_ISREG(st.st_mode):
         raise _FileProblem("it is not a regular file")
     if st.st_size > MAX_KEY_FILE_BYTES:
-        raise _FileProblem(f"it is too large ({st.st_size} bytes; a key file is at most 64 KiB)")
+        raise _FileProblem("it is too large to be a key file")
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(path, flags)
@@ -358,7 +395,7 @@ def _read_key_file_text(path: Path) -> str:
     finally:
         os.close(fd)
     if len(data) > MAX_KEY_FILE_BYTES:
-        raise _FileProblem("it is too large (a key file is at most 64 KiB)")
+        raise _FileProblem("it is too large to be a key file")
     if b"\x00" in data:
         raise _FileProblem("it is a binary file, not text")
     try:
@@ -450,6 +487,27 @@ def key_from_file(path: str | os.PathLike[str], *, require_assignment: bool = Fa
     except _FileProblem as problem:
         raise KeyUnavailableError(f"Cannot use key file {resolved}: {problem}. {advice}") from None
     return _make_key(secret, "file", f"file {resolved}", advice=advice)
+
+
+def key_file_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where key files may live for clients that cannot show a confirmation form (README documents it):
+    ``$XDG_CONFIG_HOME/vast-mcp/keys``, by default ``~/.config/vast-mcp/keys``."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    config_home = Path(xdg) if xdg and os.path.isabs(xdg) else _home(environ) / ".config"
+    return config_home / "vast-mcp" / "keys"
+
+
+def in_key_file_dir(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``path`` (symlinks resolved) lies inside :func:`key_file_dir`. Reads nothing but paths."""
+    if "\x00" in os.fspath(path):
+        return False
+    try:
+        resolved = Path(path).expanduser().resolve()
+        allowed = key_file_dir(environ).resolve()
+    except (OSError, RuntimeError):
+        return False
+    return resolved != allowed and resolved.is_relative_to(allowed)
 
 
 def _home(environ: Mapping[str, str] | None) -> Path:

@@ -1,18 +1,22 @@
 """Running the server: stdio (what MCP clients spawn) or streamable HTTP at /mcp.
 
-HTTP binds loopback by default. Any other bind needs a bearer token, and every
-request with an ``Origin`` header must come from an allowed origin (browsers
-send it; a foreign page must not drive a server that can spend money).
+HTTP binds loopback by default and always requires a bearer token, loopback included
+(another local user or process must not rent or destroy through it); every request with an
+``Origin`` header must come from an allowed origin (browsers send it; a foreign page must
+not drive a server that can spend money).
 """
 
 from __future__ import annotations
 
 import argparse
 import hmac
-import logging
 import os
+import secrets
+import signal
+import stat
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 import anyio
 from starlette.datastructures import Headers
@@ -21,13 +25,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vast_mcp.settings import Settings, is_loopback_host
 
-logger = logging.getLogger(__name__)
-
 
 class HttpGuard:
-    """ASGI middleware: bearer token (when configured) and Origin allow-list on every request."""
+    """ASGI middleware: the bearer token and the Origin allow-list, on every request."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None, allowed_origins: Iterable[str]) -> None:
+    def __init__(self, app: ASGIApp, *, token: str, allowed_origins: Iterable[str]) -> None:
         self.app = app
         self.token = token
         self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
@@ -39,34 +41,69 @@ class HttpGuard:
             if origin is not None and origin.rstrip("/") not in self.allowed_origins:
                 await JSONResponse({"error": "origin not allowed"}, status_code=403)(scope, receive, send)
                 return
-            if self.token is not None:
-                scheme, _, sent = headers.get("authorization", "").partition(" ")
-                valid = hmac.compare_digest(sent.strip().encode(), self.token.encode())
-                if scheme.lower() != "bearer" or not valid:  # the scheme is case-insensitive (RFC 9110)
-                    response = JSONResponse(
-                        {"error": "missing or wrong bearer token"},
-                        status_code=401,
-                        headers={"WWW-Authenticate": "Bearer"},
-                    )
-                    await response(scope, receive, send)
-                    return
+            scheme, _, sent = headers.get("authorization", "").partition(" ")
+            valid = hmac.compare_digest(sent.strip().encode(), self.token.encode())
+            if scheme.lower() != "bearer" or not valid:  # the scheme is case-insensitive (RFC 9110)
+                response = JSONResponse(
+                    {"error": "missing or wrong bearer token"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
-def check_bind(host: str, token: str | None) -> None:
-    """Refuse a non-loopback bind without a token (before anything is imported or bound)."""
-    if not is_loopback_host(host) and not token:
-        raise ValueError(f"Refusing to bind {host}: a non-loopback bind needs a bearer token (--auth-token-env NAME).")
+TOKEN_FILE = "http-token"  # noqa: S105 (a file name, not a secret)
+MIN_TOKEN_LEN = 16
+
+
+def http_token(*, env_name: str | None, file: str | None, state_dir: Path) -> tuple[str, str]:
+    """The bearer token every HTTP request must carry (loopback included: other local users and
+    processes are not trusted), and where it comes from. Raises ValueError in plain words.
+
+    ``--auth-token-env NAME`` or ``--auth-token-file PATH``; otherwise ``<state dir>/http-token``,
+    generated once (mode 0600) and reused, so client configurations keep working across restarts.
+    """
+    if env_name:
+        token = os.environ.get(env_name, "").strip()
+        where = f"${env_name}"
+    elif file:
+        try:
+            token = Path(file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read the token file {file} ({type(exc).__name__})") from None
+        where = file
+    else:
+        return _generated_token(state_dir / TOKEN_FILE), str(state_dir / TOKEN_FILE)
+    if len(token) < MIN_TOKEN_LEN or not token.isprintable() or " " in token:
+        raise ValueError(f"the bearer token in {where} must be at least {MIN_TOKEN_LEN} printable characters")
+    return token, where
+
+
+def _generated_token(path: Path) -> str:
+    if path.exists():
+        mode = path.stat().st_mode
+        if os.name == "posix" and stat.S_IMODE(mode) & 0o077:
+            raise ValueError(f"{path} can be read by other users: chmod 600 {path} (or delete it for a new token)")
+        token = path.read_text(encoding="utf-8").strip()
+        if len(token) >= MIN_TOKEN_LEN:
+            return token
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    return token
 
 
 def build_http_app(
-    settings: Settings, *, host: str, port: int, token: str | None, extra_origins: Iterable[str] = ()
+    settings: Settings, *, host: str, port: int, token: str, extra_origins: Iterable[str] = ()
 ) -> ASGIApp:
     from mcp.server.transport_security import TransportSecuritySettings
 
     from vast_mcp.server import create_server
 
-    check_bind(host, token)
     origins = {f"http://{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")} | set(extra_origins)
     if not is_loopback_host(host):
         origins.add(f"http://{host}:{port}")
@@ -98,22 +135,27 @@ def serve_from_args(args: argparse.Namespace) -> int:
     if args.transport == "stdio":
         from vast_mcp.server import create_server
 
+        # Python turns Ctrl-C into KeyboardInterrupt, which cannot stop the worker thread blocked
+        # reading stdin, so the server would hang while its client keeps stdin open. Nothing here
+        # needs a graceful exit (requests are atomic, state files are written atomically): let the
+        # signal end the process at once, as SIGTERM already does.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         anyio.run(create_server(settings).run_stdio_async)
         return 0
-    token = None
-    if args.auth_token_env:
-        token = os.environ.get(args.auth_token_env) or None
-        if token is None:
-            print(f"vast-mcp: ${args.auth_token_env} is empty or unset", file=sys.stderr)
-            return 2
     try:
-        check_bind(args.host, token)
+        token, where = http_token(env_name=args.auth_token_env, file=args.auth_token_file, state_dir=settings.state_dir)
         app = build_http_app(settings, host=args.host, port=args.port, token=token, extra_origins=args.allowed_origin)
     except ValueError as exc:
         print(f"vast-mcp: {exc}", file=sys.stderr)
         return 2
     import uvicorn
 
-    logger.warning("serving MCP over HTTP at http://%s:%d/mcp", args.host, args.port)
+    # stderr, not the log: the user needs this line to connect, whatever the log level.
+    print(
+        f"vast-mcp: serving MCP at http://{args.host}:{args.port}/mcp; every request needs "
+        f"'Authorization: Bearer <token>' with the token from {where}",
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
     return 0

@@ -17,6 +17,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
 from vast_mcp import __version__
+from vast_mcp.consent import ConsentBook
 from vast_mcp.credentials import ApiKey, KeyUnavailableError, resolve_api_key
 from vast_mcp.docs import read_doc
 from vast_mcp.prompts import PROMPTS
@@ -49,6 +50,7 @@ def create_server(
 ) -> MCPServer[Services]:
     """The whole server. ``api_key`` defaults to the first configured source (env, keyring, CLI file)."""
     quotes = QuoteBook(ttl_s=settings.quote_ttl)
+    consent = ConsentBook(ttl_s=settings.quote_ttl)
     specs = [s for s in ALL_TOOLS if not (settings.read_only and s.kind == "write")]
     tools = [strict_tool(spec) for spec in specs]
     names = frozenset(t.name for t in tools)
@@ -73,7 +75,7 @@ def create_server(
             key_problem=problem,
         )
         async with VastClient(http) as vast:
-            state = Services(settings=settings, vast=vast, quotes=quotes)
+            state = Services(settings=settings, vast=vast, quotes=quotes, consent=consent)
             live.append(state)
             try:
                 yield state

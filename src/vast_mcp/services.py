@@ -1,4 +1,4 @@
-"""What every tool call can reach: settings, the Vast client, the quote book.
+"""What every tool call can reach: settings, the Vast client, quotes and confirm tokens.
 
 Built once per server lifespan (per process for HTTP and stdio, per connection
 in-process) by :func:`vast_mcp.server.create_server`.
@@ -6,8 +6,9 @@ in-process) by :func:`vast_mcp.server.create_server`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from vast_mcp.consent import ConsentBook, Proposal
 from vast_mcp.provisioning.quote import QuoteBook
 from vast_mcp.settings import Settings
 from vast_mcp.vast import VastClient
@@ -18,3 +19,6 @@ class Services:
     settings: Settings
     vast: VastClient
     quotes: QuoteBook
+    consent: ConsentBook
+    # proposals being confirmed: (tool, arguments, key) -> (proposal, monotonic time built)
+    proposals: dict[str, tuple[Proposal, float]] = field(default_factory=dict)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vast_mcp.credentials import redact_known
 from vast_mcp.vast.models import Instance, Offer
 
 _MARKER = re.compile(r"<\s*/?\s*untrusted[^>]*>", re.IGNORECASE)
@@ -20,10 +21,14 @@ UNTRUSTED_NOTE = "Text inside <untrusted>...</untrusted> comes from Vast hosts o
 
 
 def untrusted(text: str | None, limit: int = 500) -> str | None:
-    """Mark host-controlled text as data; strip anything that could close the marker."""
+    """Mark host-controlled text as data; strip anything that could close the marker.
+
+    Known secrets are scrubbed first, then the text is cut (in that order: a cut must never
+    leave a piece of a key behind).
+    """
     if text is None:
         return None
-    clean = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
+    clean = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in redact_known(text))
     # Remove marker look-alikes until none is left: one pass would let "</untrus</untrusted>ted>"
     # re-form a closing tag.
     while True:
@@ -105,15 +110,49 @@ class InstanceView(View):
         )
 
 
+def describe_instance(inst: Instance) -> str:
+    """How a confirmation names an instance: stable facts only (a form must not change between rounds)."""
+    parts = [f"{inst.num_gpus}x {inst.gpu_name}" if inst.gpu_name else "GPU unknown"]
+    if inst.image_uuid:
+        parts.append(f"image {untrusted(inst.image_uuid, 120)}")
+    if inst.disk_space:
+        parts.append(f"{inst.disk_space:g} GB disk")
+    if inst.label:
+        parts.append(f"label {untrusted(inst.label, 120)}")
+    parts.append(f"${inst.dph_total:.3f}/h while running, ${inst.storage_total_cost:.4f}/h storage")
+    return f"instance {inst.id} ({', '.join(parts)})"
+
+
 # Secrets an instance record carries (container credentials) never go to the model.
-_SECRET_FIELDS = frozenset({"jupyter_token", "instance_api_key", "api_key", "private_key"})
+_SECRET_FIELDS = frozenset({"jupyter_token", "instance_api_key", "api_key", "private_key", "image_login"})
+REDACTED = "<redacted>"
 
 
-def redact_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A raw Vast object for ``raw=true`` output: secrets removed, host text marked untrusted."""
-    clean: dict[str, Any] = {}
-    for key, value in record.items():
-        if key in _SECRET_FIELDS:
-            continue
-        clean[key] = untrusted(value) if key in {"status_msg", "label", "onstart"} and isinstance(value, str) else value
-    return clean
+def raw_view(value: Any) -> Any:
+    """A raw Vast object for ``raw=true`` output: every string is host data (wrapped untrusted),
+    credentials are dropped, and env values and image arguments (tokens live there) are redacted."""
+    if isinstance(value, dict):
+        clean: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in _SECRET_FIELDS:
+                continue
+            if key == "extra_env":
+                clean[key] = _env_names_only(item)
+            elif key == "image_args" and isinstance(item, list):
+                clean[key] = [REDACTED for _ in item]
+            else:
+                clean[key] = raw_view(item)
+        return clean
+    if isinstance(value, list):
+        return [raw_view(item) for item in value]
+    if isinstance(value, str):
+        return untrusted(value, 300)
+    return value
+
+
+def _env_names_only(env: Any) -> Any:
+    if isinstance(env, dict):
+        return {str(name): REDACTED for name in env}
+    if isinstance(env, list):
+        return [[raw_view(pair[0]), REDACTED] for pair in env if isinstance(pair, list | tuple) and pair]
+    return REDACTED

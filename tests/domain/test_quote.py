@@ -23,8 +23,10 @@ def terms(expires_at: float = 1_000.0, disk: float = 64) -> QuoteTerms:
         total_per_hour=0.41,
         ssh_key_fingerprint="SHA256:abc",
         ssh_key_text="ssh-ed25519 AAAA",
-        api_key_source="env",
+        ssh_key_origin="from ~/.ssh/id_ed25519.pub",
+        api_key_origin="$VAST_API_KEY",
         api_key_fingerprint="…cdef",
+        api_key_id="k1",
         expires_at=expires_at,
     )
 
@@ -75,7 +77,8 @@ def test_altered_terms_refused() -> None:
     quotes = book([0.0])
     quote_id = quotes.mint(terms())
     nonce = quote_id.split("-", 1)[1].rsplit("-", 1)[0]
-    quotes._issued[nonce] = terms(disk=640)  # what tampering with the stored terms would look like
+    stored = quotes._tokens._issued
+    stored[nonce] = (terms(disk=640), stored[nonce][1])  # what tampering with the stored terms would look like
     with pytest.raises(QuoteError, match="altered"):
         quotes.redeem(quote_id)
 
@@ -91,3 +94,15 @@ def test_quote_from_another_server_refused() -> None:
 def test_not_a_quote(bad: str) -> None:
     with pytest.raises(QuoteError):
         book([0.0]).redeem(bad)
+
+
+def test_expired_quotes_are_pruned_but_still_refused() -> None:
+    now = [0.0]
+    quotes = book(now)
+    old = quotes.mint(terms(expires_at=quotes.expires_at()))
+    now[0] = 700.0
+    fresh = quotes.mint(terms(expires_at=quotes.expires_at()))  # minting prunes what has expired
+    assert len(quotes) == 1
+    with pytest.raises(QuoteError, match="not issued by this server"):
+        quotes.redeem(old)
+    assert quotes.redeem(fresh).count == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from mcp.client.session import ElicitationFnT
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 
-from tests.helpers import SIM_KEY, make_public_key, server_for
+from tests.helpers import SIM_KEY, make_public_key, server_for, text_of
 from vast_mcp.simulator import Simulator
 
 # The two protocol eras SDK 2.3 speaks: Client(mode=...) -> negotiated version.
@@ -123,6 +124,23 @@ async def call(client: Client, name: str, args: dict[str, Any] | None = None, **
     result = await client.call_tool(name, args or {}, **kw)
     assert not leaks(result, SIM_KEY), f"{name} leaked the API key"
     return result
+
+
+CONFIRM_TOKEN = re.compile(r'confirm_token="(ct-[A-Za-z0-9_\-]+)"')
+
+
+def confirm_token_of(result: CallToolResult) -> str:
+    """The confirm token a gated tool hands a client without forms (its first call did nothing)."""
+    assert result.is_error, "a gated call without a yes must not succeed"
+    found = CONFIRM_TOKEN.search(text_of(result))
+    assert found, text_of(result)
+    return found.group(1)
+
+
+async def confirmed(client: Client, name: str, args: dict[str, Any], **kw: Any) -> CallToolResult:
+    """The two-step consent of a client without forms: ask, (the human says yes), call with the token."""
+    first = await call(client, name, args, **kw)
+    return await call(client, name, {**args, "confirm_token": confirm_token_of(first)}, **kw)
 
 
 async def ticking(rig: Rig, *, seconds: float, every: float = 0.05, after: float = 0.0) -> None:

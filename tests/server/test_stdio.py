@@ -4,8 +4,12 @@ protocol eras. One spawn per era; a representative call of each kind."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -46,6 +50,7 @@ def server_env(rig: Rig) -> dict[str, str]:
         "HOME": str(rig.home),  # no real keyring, ~/.ssh or vastai key file is read
         "XDG_CONFIG_HOME": str(rig.home / ".config"),
         "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+        "VAST_MCP_STATE_DIR": str(rig.home / ".state"),
     }
 
 
@@ -111,7 +116,9 @@ async def test_stdio_server_in_both_eras(stdio_rig: Rig, era: str) -> None:
     assert ssh["ready"] and ssh["banner"].startswith("<untrusted>SSH-2.0-")
     assert stopped["reached"] and started["reached"] and rig.status(kept) == "running"
     assert seen, "progress notifications cross the stdio transport"
-    assert destroyed["reached"] and rig.instance(doomed) is None and len(user.asked) == 1
+    assert destroyed["reached"] and rig.instance(doomed) is None
+    asked = [q.message.split(" ", 1)[0] for q in user.asked]
+    assert asked == ["Give", "Start", "Destroy"], "access, spending and destruction each asked the human once"
     assert missing.is_error and "does not exist" in text_of(missing)
     assert unknown is not None and unknown.code == INVALID_PARAMS
     assert SIM_KEY not in str(recent)
@@ -144,3 +151,36 @@ def test_entry_points() -> None:
         pytest.skip("no console script in this environment")
     console = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30)
     assert console.returncode == 0 and console.stdout == module.stdout
+
+
+def test_ctrl_c_ends_the_stdio_server_promptly_while_its_input_stays_open(rig: Rig) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vast_mcp", "serve"],
+        env={"PATH": os.environ.get("PATH", ""), **server_env(rig)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        hello = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"},
+            },
+        }
+        proc.stdin.write((json.dumps(hello) + "\n").encode())
+        proc.stdin.flush()
+        assert b'"protocolVersion"' in proc.stdout.readline(), "the server answered: it is up and reading stdin"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)  # stdin stays open, as when a user presses Ctrl-C in a terminal
+        proc.wait(timeout=10)
+        assert time.monotonic() - started < 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from tests.helpers import SIM_KEY, ScriptedUser, data, make_public_key, text_of
-from tests.server.rig import GPU, Rig, call, ticking
+from tests.server.rig import GPU, Rig, call, confirm_token_of, ticking
 
 pytestmark = pytest.mark.anyio
 
@@ -191,7 +191,7 @@ async def test_check_ssh_not_answering_is_not_ready(rig: Rig, era: str) -> None:
 async def test_attach_ssh_key_registers_then_attaches(rig: Rig, era: str) -> None:
     instance_id = rig.rent()
     other = make_public_key("ssh-rsa", comment="other@box")
-    async with rig.client(era) as client:
+    async with rig.client(era, user=ScriptedUser()) as client:
         first = data(await call(client, "attach_ssh_key", {"instance_id": instance_id}))
         again = data(await call(client, "attach_ssh_key", {"instance_id": instance_id}))
         given = data(await call(client, "attach_ssh_key", {"instance_id": instance_id, "public_key": other}))
@@ -240,7 +240,7 @@ async def test_label_instance(rig: Rig, era: str) -> None:
 
 async def test_stop_start_reboot_verify_the_final_state(rig: Rig, era: str) -> None:
     instance_id = rig.rent()
-    async with rig.client(era) as client:
+    async with rig.client(era, user=ScriptedUser()) as client:
         stopped = data(await call(client, "stop_instance", {"instance_id": instance_id}))
         rig.sim.clock.advance(30)
         assert rig.status(instance_id) == "exited"  # how Vast reports a stopped instance
@@ -306,8 +306,12 @@ async def test_destroy_without_elicitation_follows_the_confirm_mode(rig: Rig, er
     assert refused.is_error and "elicitation" in text_of(refused)
     assert rig.sim.count("DELETE", DELETE) == 0 and rig.status(kept) == "running"
 
-    async with rig.client(era) as lenient:  # default confirm="auto": the tool call itself is the consent
-        result = data(await call(lenient, "destroy_instance", {"instance_id": gone}))
+    async with rig.client(era) as lenient:  # default confirm="auto": a confirm token after the user's yes
+        asked = await call(lenient, "destroy_instance", {"instance_id": gone})
+        assert rig.sim.count("DELETE", DELETE) == 0 and rig.status(gone) == "running", "the first call did nothing"
+        token = confirm_token_of(asked)
+        result = data(await call(lenient, "destroy_instance", {"instance_id": gone, "confirm_token": token}))
+    assert f"instance {gone}" in text_of(asked) and "cannot be undone" in text_of(asked)
     assert result["reached"] and rig.instance(gone) is None
     assert rig.sim.count("DELETE", DELETE) == 1
 

@@ -11,10 +11,6 @@ class QuoteError(UserFacingError):
     """The quote is missing, expired, used, altered, or from another server."""
 
 
-class ConfirmationRefused(UserFacingError):
-    """The human declined, cancelled, or could not be asked."""
-
-
 class NothingRented(UserFacingError):
     """Failed before any create was sent: the quote may be used again."""
 

@@ -8,13 +8,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vast_mcp.credentials import ApiKey
 from vast_mcp.provisioning.errors import UserFacingError
 from vast_mcp.provisioning.quote import QuoteBook, QuoteTerms
-from vast_mcp.provisioning.sshkeys import PublicKey, resolve_public_key
+from vast_mcp.provisioning.sshkeys import PublicKey, key_origin, resolve_public_key
 from vast_mcp.vast import Offer, OfferFilters, User, VastClient
 from vast_mcp.vast.query import Objective
-from vast_mcp.views import InstanceView, OfferView
+from vast_mcp.views import InstanceView, OfferView, untrusted
 
 Policy = Literal["cheapest", "conservative"]
 
@@ -215,15 +214,18 @@ async def make_plan(vast: VastClient, quotes: QuoteBook, request: PlanRequest, s
         total_per_hour=total,
         ssh_key_fingerprint=ssh_key.fingerprint if ssh_key else None,
         ssh_key_text=ssh_key.text if ssh_key else None,
-        api_key_source=key.source,
+        ssh_key_origin=key_origin(ssh_key) if ssh_key else None,
+        api_key_origin=key.origin,
         api_key_fingerprint=key.fingerprint,
+        api_key_id=quotes.key_id(key),
         expires_at=quotes.expires_at(),
     )
+    terms = terms.model_copy(update={"confirm_text": confirmation_text(terms, chosen)})
     quote_id = quotes.mint(terms) if ssh_key is not None else None
     return PlanResult(
         quote_id=quote_id,
         expires_in_s=int(quotes.ttl_s),
-        confirm_text=confirmation_text(terms, chosen, key),
+        confirm_text=terms.confirm_text,
         fields=fields,
         chosen=[OfferView.of(o, filters.disk_gb) for o in chosen],
         fallbacks=[OfferView.of(o, filters.disk_gb) for o in fallbacks],
@@ -235,20 +237,26 @@ async def make_plan(vast: VastClient, quotes: QuoteBook, request: PlanRequest, s
     )
 
 
-def confirmation_text(terms: QuoteTerms, chosen: list[Offer], key: ApiKey | None) -> str:
+def confirmation_text(terms: QuoteTerms, chosen: list[Offer]) -> str:
     """The question the human answers. Derived only from the quote, so it never changes."""
     offers = "; ".join(
-        f"offer {o.id}: {o.num_gpus}x {o.gpu_name}, {o.geolocation or 'unknown location'}, "
+        f"offer {o.id}: {o.num_gpus}x {o.gpu_name}, {untrusted(o.geolocation or 'unknown location', 60)}, "
         f"${o.price_per_hour(terms.disk_gb):.3f}/h"
         for o in chosen
     )
-    key_text = f"{key.origin} ({terms.api_key_fingerprint})" if key else terms.api_key_source
+    ssh = (
+        f"SSH key {terms.ssh_key_fingerprint} ({terms.ssh_key_origin}) gets root login, and is registered on "
+        "your Vast account if it is not there yet (it stays there for future instances)."
+        if terms.ssh_key_fingerprint
+        else "No SSH key."
+    )
     return (
         f"Rent {terms.count} instance(s) for ${terms.total_per_hour:.3f}/h in total "
         f"(never above ${terms.price_ceiling:.2f}/h each, storage included). {offers}. "
         f"Image {terms.image}, disk {terms.disk_gb:g} GB, label {terms.label!r}, "
-        f"filters: {_describe(terms.filters)}. SSH key {terms.ssh_key_fingerprint or 'none'}. "
-        f"API key from {key_text}. GPU billing starts when it runs; disk bills until destroyed."
+        f"filters: {_describe(terms.filters)}. {ssh} "
+        f"API key from {terms.api_key_origin} ({terms.api_key_fingerprint}). "
+        "GPU billing starts when it runs; disk bills until destroyed."
     )
 
 

@@ -12,15 +12,13 @@ changed, an id that was edited, and an id from another server all fail.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
+from vast_mcp.consent import TokenBook, TokenError, TokenProblem
+from vast_mcp.credentials import ApiKey
 from vast_mcp.provisioning.errors import QuoteError
 from vast_mcp.vast import OfferFilters
 from vast_mcp.vast.query import Objective
@@ -43,67 +41,66 @@ class QuoteTerms(BaseModel):
     total_per_hour: float  # what the plan showed for all instances
     ssh_key_fingerprint: str | None
     ssh_key_text: str | None
-    api_key_source: str
-    api_key_fingerprint: str | None
+    ssh_key_origin: str | None  # "from <path>" or text the assistant supplied (the human must see which)
+    api_key_origin: str  # e.g. "$VAST_API_KEY", shown to the human
+    api_key_fingerprint: str
+    api_key_id: str  # QuoteBook.key_id of the key planned with: a create on another key is refused
     expires_at: float  # unix seconds
+    confirm_text: str = ""  # the question the human answers (set once the terms are complete)
 
 
-@dataclass
+_QUOTE_WORDS = {
+    TokenProblem.MALFORMED: "That is not a quote id. Call plan_instance and pass its quote_id unchanged.",
+    TokenProblem.UNKNOWN: (
+        "This quote was not issued by this server (or the server restarted). "
+        "Call plan_instance again and confirm the new plan."
+    ),
+    TokenProblem.ALTERED: "This quote id has been altered. Call plan_instance again; quote ids must be copied exactly.",
+    TokenProblem.USED: "This quote was already used: one quote rents once. Call plan_instance for a new one.",
+    TokenProblem.EXPIRED: "This quote has expired. Call plan_instance again to get current prices.",
+}
+
+
 class QuoteBook:
-    """Mints and redeems quotes for one server process."""
+    """Mints and redeems quotes for one server process (a quote is the create's confirm token)."""
 
-    ttl_s: float = 600.0
-    clock: Callable[[], float] = time.time
-    _secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    _issued: dict[str, QuoteTerms] = field(default_factory=dict)
-    _used: set[str] = field(default_factory=set)
+    def __init__(self, ttl_s: float = 600.0, clock: Callable[[], float] = time.time) -> None:
+        self._tokens: TokenBook[QuoteTerms] = TokenBook(
+            "q", ttl_s=ttl_s, clock=clock, serialize=lambda terms: terms.model_dump_json().encode()
+        )
 
-    def mint(self, terms: QuoteTerms) -> str:
-        nonce = secrets.token_urlsafe(9)
-        quote_id = f"q-{nonce}-{self._sign(nonce, terms)}"
-        self._issued[nonce] = terms
-        return quote_id
+    @property
+    def ttl_s(self) -> float:
+        return self._tokens.ttl_s
 
     def expires_at(self) -> float:
-        return self.clock() + self.ttl_s
+        return self._tokens.expires_at()
+
+    def key_id(self, key: ApiKey | None) -> str:
+        """What binds a quote to the key it was planned with."""
+        return self._tokens.key_id(key)
+
+    def mint(self, terms: QuoteTerms) -> str:
+        return self._tokens.mint(terms, terms.expires_at)
 
     def peek(self, quote_id: str) -> QuoteTerms:
         """The terms of a valid, unused, unexpired quote (without using it)."""
-        nonce, signature = _split(quote_id)
-        terms = self._issued.get(nonce)
-        if terms is None:
-            raise QuoteError(
-                "This quote was not issued by this server (or the server restarted). "
-                "Call plan_instance again and confirm the new plan."
-            )
-        if not hmac.compare_digest(signature, self._sign(nonce, terms)):
-            raise QuoteError(
-                "This quote id has been altered. Call plan_instance again; quote ids must be copied exactly."
-            )
-        if quote_id in self._used:
-            raise QuoteError("This quote was already used: one quote rents once. Call plan_instance for a new one.")
-        if self.clock() >= terms.expires_at:
-            raise QuoteError("This quote has expired. Call plan_instance again to get current prices.")
-        return terms
+        return self._checked(self._tokens.peek, quote_id)
 
     def redeem(self, quote_id: str) -> QuoteTerms:
         """Validate and mark used, atomically (no await between check and mark)."""
-        terms = self.peek(quote_id)
-        self._used.add(quote_id)
-        return terms
+        return self._checked(self._tokens.redeem, quote_id)
 
     def release(self, quote_id: str) -> None:
         """Give a redeemed quote back when nothing was rented with it."""
-        self._used.discard(quote_id)
+        self._tokens.release(quote_id)
 
-    def _sign(self, nonce: str, terms: QuoteTerms) -> str:
-        message = nonce.encode() + b"\x00" + terms.model_dump_json().encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:20]
+    def __len__(self) -> int:
+        return len(self._tokens)
 
-
-def _split(quote_id: str) -> tuple[str, str]:
-    parts = quote_id.split("-") if quote_id.startswith("q-") else []
-    # nonce is urlsafe base64 and may itself contain "-": the signature is the last part
-    if len(parts) < 3 or not parts[-1]:
-        raise QuoteError("That is not a quote id. Call plan_instance and pass its quote_id unchanged.")
-    return "-".join(parts[1:-1]), parts[-1]
+    @staticmethod
+    def _checked(use: Callable[[str], QuoteTerms], quote_id: str) -> QuoteTerms:
+        try:
+            return use(quote_id)
+        except TokenError as exc:
+            raise QuoteError(_QUOTE_WORDS[exc.problem]) from None

@@ -113,10 +113,19 @@ def resolve_public_key(value: str | None, ssh_dir: Path) -> PublicKey | None:
     return read_public_key_file(stripped)
 
 
+def key_origin(key: PublicKey) -> str:
+    """Where a key came from, as the human must see it: their own file, or text the assistant supplied."""
+    return f"from {key.path}" if key.path else "key text supplied by the assistant, not read from your files"
+
+
+async def is_on_account(vast: VastClient, key: PublicKey) -> bool:
+    """Whether the account already holds this key (compared by its key data, not its comment)."""
+    return any(key.blob in k.public_key.split() for k in await vast.ssh.list_keys())
+
+
 async def ensure_on_account(vast: VastClient, key: PublicKey) -> bool:
     """Register the key on the account unless it is there already. True if it was added."""
-    existing = await vast.ssh.list_keys()
-    if any(key.blob in k.public_key.split() for k in existing):
+    if await is_on_account(vast, key):
         return False
     await vast.ssh.create_key(key.text)
     return True

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, Resolve
 from pydantic import BaseModel, Field
 
 from vast_mcp.credentials import (
     ApiKey,
+    in_key_file_dir,
+    key_file_dir,
     key_from_env,
     key_from_file,
     key_from_keyring,
@@ -16,8 +18,9 @@ from vast_mcp.credentials import (
 )
 from vast_mcp.provisioning.errors import UserFacingError
 from vast_mcp.provisioning.plan import derive_label
+from vast_mcp.services import Services
 from vast_mcp.tools.base import LOCAL_SETTING, READ_ONLY, ToolSpec, services
-from vast_mcp.tools.confirm import Confirm, NotAsked, can_elicit, require_consent
+from vast_mcp.tools.confirm import Ask, Confirm, ConfirmToken, NotAsked, ask, gate, key_phrase
 from vast_mcp.vast import User, VastError
 
 Source = Literal["env", "file", "keyring", "vast-cli"]
@@ -61,14 +64,26 @@ async def get_account(ctx: Context) -> Account:
     return _account(await vast.account.current_user(), vast.api_key)
 
 
+def _switching(source: Source, path: str | None) -> Ask:
+    async def describe(state: Services) -> str:
+        assert path is not None
+        now = key_phrase(state.vast.api_key).rstrip(".").replace("API key from", "the key from")
+        new = ""
+        if in_key_file_dir(path):  # a documented place: reading it to show the fingerprint reveals nothing
+            new = f" (fingerprint {key_from_file(path).fingerprint})"
+        return (
+            f"Let vast-mcp use the Vast API key in the file {path!r}{new} for every Vast request from now on? "
+            f"That key decides which Vast account pays. Until now it uses {now}."
+        )
+
+    return Ask("set_api_key_source", {"source": source, "path": path}, describe)
+
+
 async def ask_key_file(source: Source, path: str | None, ctx: Context) -> Elicit[Confirm] | Confirm | NotAsked:
-    if source != "file":
-        return Confirm(confirm=True)  # env, keyring and the CLI file are the user's own standing choices
-    if path is None:
-        return NotAsked(reason="no path was given")  # nothing to ask about: the tool refuses the call
-    if not can_elicit(ctx):
-        return NotAsked(reason="this client cannot show a confirmation form")
-    return Elicit(f"Let vast-mcp use the Vast API key stored in the file {path!r}?", Confirm)
+    if source != "file" or path is None:
+        # env, keyring and the CLI file are the user's own standing choices; a file needs a path
+        return NotAsked(reason="there is nothing to confirm")
+    return await ask(ctx, _switching(source, path))
 
 
 async def set_api_key_source(
@@ -82,34 +97,37 @@ async def set_api_key_source(
     ],
     consent: Annotated[ElicitationResult[Confirm], Resolve(ask_key_file)],
     path: Annotated[str | None, Field(max_length=4096, description="key file path (source=file only)")] = None,
+    confirm_token: ConfirmToken = None,
 ) -> Account:
-    """Choose which Vast API key this server uses, check it against the account, and report
-    whose account it is. The key itself is never accepted as an argument nor shown: only its
-    source and a 4-character fingerprint. A key file is confirmed by the human through a form; a
-    client without forms may only name a file with a VAST_API_KEY= line.
+    """Choose which Vast API key this server uses, check it against the account, and report whose
+    account it is. The key is never an argument nor shown: only its source and a 4-character
+    fingerprint. A key file changes which account pays, so the human confirms it (a form; without
+    forms only files in ~/.config/vast-mcp/keys/, with a confirm_token after the user's yes).
     """
     if (source == "file") != (path is not None):
         raise UserFacingError("Give path exactly when source is 'file'.")
-    how = require_consent(consent, confirm_mode=services(ctx).settings.confirm, action="use that key file")
-    # Without a human yes, read only a file that declares itself a Vast key file (VAST_API_KEY=...):
-    # a bare one-line file could be any secret, and its content would be sent to VAST_URL.
-    asked = how.startswith("confirmed")
-    loaders = {
-        "env": key_from_env,
-        "keyring": key_from_keyring,
-        "vast-cli": key_from_vast_cli,
-    }
+    state = services(ctx)
     if source == "file" and path is not None:
-        key: ApiKey | None = key_from_file(path, require_assignment=not asked)
+        without_form = isinstance(consent, AcceptedElicitation) and isinstance(consent.data, NotAsked)
+        if without_form and not in_key_file_dir(path):
+            # One answer for every such path: without a human yes, nothing outside the documented
+            # directory is read, and nothing about it (exists, type, size, target) is revealed.
+            raise UserFacingError(
+                f"Without a confirmation form, key files are read only from {key_file_dir()}; nothing was "
+                "read. Put the key file there (a line VAST_API_KEY=<key>, chmod 600), or use a client that "
+                "shows forms."
+            )
+        await gate(ctx, consent, _switching(source, path), confirm_token)
+        key: ApiKey | None = key_from_file(path)
     else:
-        key = loaders[source]()
+        key = {"env": key_from_env, "keyring": key_from_keyring, "vast-cli": key_from_vast_cli}[source]()
     if key is None:
         raise UserFacingError(f"No API key found in source {source!r}. Nothing was changed.")
-    http = services(ctx).vast.http
+    http = state.vast.http
     previous = http.api_key
     http.api_key = key
     try:
-        user = await services(ctx).vast.account.current_user()
+        user = await state.vast.account.current_user()
     except VastError as exc:
         http.api_key = previous
         raise UserFacingError(f"Could not verify that key: {exc} The previous key source stays in use.") from None

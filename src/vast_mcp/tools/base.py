@@ -17,7 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import ToolAnnotations
-from pydantic import ConfigDict
+from pydantic import ConfigDict, ValidationError
 
 from vast_mcp.credentials import KeyUnavailableError
 from vast_mcp.provisioning.errors import UserFacingError
@@ -140,6 +140,57 @@ def strict_tool(spec: ToolSpec) -> Tool:
     return tool
 
 
+class StrictTool(Tool):
+    """A tool whose argument errors read as plain sentences, never as validator internals."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            self.fn_metadata.validate_arguments(arguments)
+        except ValidationError as exc:
+            allowed = sorted(self.fn_metadata.arg_model.model_fields)
+            raise ToolError(f"Error executing tool {self.name}: {argument_errors(exc, allowed)}") from None
+        return await super().run(arguments, context, convert_result)
+
+
+_PHRASES = (
+    ("Input should be a valid integer", "must be a whole number"),
+    ("Input should be a valid number", "must be a number"),
+    ("Input should be a valid boolean", "must be true or false"),
+    ("Input should be a valid string", "must be text"),
+    ("Input should be a valid list", "must be a list"),
+    ("Input should be a valid date", "must be a date (YYYY-MM-DD)"),
+    ("Input should be", "must be"),
+    ("String should match pattern", "has characters or a form that is not allowed; expected pattern"),
+    ("String should have", "must have"),
+    ("List should have", "must have"),
+    ("Value error, ", ""),
+)
+
+
+def argument_errors(exc: ValidationError, allowed: list[str]) -> str:
+    """``"Invalid arguments: instance_id must be ...; 'x' is not an argument (allowed: ...)."``
+
+    Names the argument and what is allowed; never repeats the value given (it may be a secret).
+    """
+    problems: list[str] = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
+        where = where.lstrip(".") or "the arguments"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{where!r} is not an argument of this tool (allowed: {', '.join(allowed) or 'none'})")
+        elif error["type"] == "missing":
+            problems.append(f"{where} is required")
+        else:
+            message = str(error["msg"])
+            for pydantic_words, plain in _PHRASES:
+                if message.startswith(pydantic_words):
+                    message = plain + message[len(pydantic_words) :]
+                    break
+            message = message.split(",", 1)[0] if message.startswith("must be a whole number") else message
+            problems.append(f"{where} {message}")
+    return "Invalid arguments: " + "; ".join(problems) + ". Nothing was done."
+
+
 def _build_strict_tool(spec: ToolSpec) -> Tool:
     description = " ".join((spec.fn.__doc__ or "").split())  # one paragraph, no indentation bytes
     tool = Tool.from_function(
@@ -158,4 +209,4 @@ def _build_strict_tool(spec: ToolSpec) -> Tool:
     if tool.fn_metadata.output_schema is not None:
         # Output field meanings are in the tool descriptions; the schema keeps the top-level shape.
         tool.fn_metadata.output_schema = outline_schema(tool.fn_metadata.output_schema)
-    return tool
+    return StrictTool.model_construct(**dict(tool))

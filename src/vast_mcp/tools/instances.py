@@ -8,11 +8,12 @@ from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from pydantic import BaseModel, Field
 
 from vast_mcp.provisioning.readiness import Target, WaitOutcome, wait_for_state
+from vast_mcp.services import Services
 from vast_mcp.tools.base import READ_ONLY, ToolSpec, services, writes
-from vast_mcp.tools.confirm import Confirm, NotAsked, can_elicit, require_consent
+from vast_mcp.tools.confirm import Ask, Confirm, ConfirmToken, NotAsked, ask, gate, key_phrase
 from vast_mcp.tools.params import InstanceId, Label, Timeout
 from vast_mcp.vast import Instance, NotFoundError
-from vast_mcp.views import UNTRUSTED_NOTE, InstanceView, redact_record, untrusted
+from vast_mcp.views import UNTRUSTED_NOTE, InstanceView, describe_instance, raw_view, untrusted
 
 StatusFilter = Literal["running", "loading", "created", "exited", "offline", "unknown", "rebooting", "scheduling"]
 
@@ -70,7 +71,7 @@ async def get_instance(
     """Show one instance: status, status message, price, image, disk and SSH endpoints."""
     record = await services(ctx).vast.instances.get_raw(instance_id)
     instance = Instance.model_validate(record)
-    return InstanceDetail(instance=InstanceView.of(instance), raw=redact_record(record) if raw else None)
+    return InstanceDetail(instance=InstanceView.of(instance), raw=raw_view(record) if raw else None)
 
 
 async def _wait(ctx: Context, instance_id: int, target: Target, timeout_s: float) -> WaitOutcome:
@@ -122,11 +123,33 @@ async def wait_for_instance(
     return _change(instance_id, "wait", outcome, target)
 
 
-async def start_instance(ctx: Context, instance_id: InstanceId, timeout_seconds: Timeout = 600) -> StateChange:
-    """Start a stopped instance and wait until it is verified running (GPU billing resumes).
+def _starting(instance_id: int) -> Ask:
+    async def describe(state: Services) -> str:
+        inst = await state.vast.instances.get(instance_id)
+        return (
+            f"Start Vast {describe_instance(inst)}? GPU billing resumes at ${inst.dph_total:.3f}/h (storage "
+            f"included) until it is stopped or destroyed. {key_phrase(state.vast.api_key)}"
+        )
 
-    Starting depends on the host's GPUs being free; it may wait in "scheduling".
+    return Ask("start_instance", {"instance_id": instance_id}, describe)
+
+
+async def ask_start(instance_id: int, ctx: Context) -> Elicit[Confirm] | NotAsked:
+    return await ask(ctx, _starting(instance_id))
+
+
+async def start_instance(
+    ctx: Context,
+    instance_id: InstanceId,
+    consent: Annotated[ElicitationResult[Confirm], Resolve(ask_start)],
+    timeout_seconds: Timeout = 600,
+    confirm_token: ConfirmToken = None,
+) -> StateChange:
+    """Start a stopped instance and wait until it is verified running. SPENDS MONEY (GPU billing
+    resumes): the human confirms through a form, or, without forms, the first call returns a
+    confirm_text and confirm_token (see create_instance). Starting needs the host's GPUs free.
     """
+    await gate(ctx, consent, _starting(instance_id), confirm_token)
     await services(ctx).vast.instances.set_state(instance_id, "running")
     return _change(instance_id, "start", await _wait(ctx, instance_id, "running", timeout_seconds), "running")
 
@@ -143,33 +166,38 @@ async def reboot_instance(ctx: Context, instance_id: InstanceId, timeout_seconds
     return _change(instance_id, "reboot", await _wait(ctx, instance_id, "running", timeout_seconds), "running")
 
 
+def _destroying(instance_id: int) -> Ask:
+    async def describe(state: Services) -> str:
+        inst = await state.vast.instances.get(instance_id)
+        return (
+            f"Destroy Vast {describe_instance(inst)}? Its disk and all data on it are deleted and all its "
+            f"billing ends. This cannot be undone. {key_phrase(state.vast.api_key)}"
+        )
+
+    return Ask("destroy_instance", {"instance_id": instance_id}, describe)
+
+
 async def ask_destroy(instance_id: int, ctx: Context) -> Elicit[Confirm] | NotAsked:
-    if not can_elicit(ctx):
-        return NotAsked(reason="this client cannot show a confirmation form")
-    return Elicit(
-        f"Destroy Vast instance {instance_id}? Its disk and all data on it are deleted and all billing "
-        "for it stops. This cannot be undone.",
-        Confirm,
-    )
+    return await ask(ctx, _destroying(instance_id))
 
 
 async def destroy_instance(
     ctx: Context,
     instance_id: InstanceId,
     consent: Annotated[ElicitationResult[Confirm], Resolve(ask_destroy)],
+    confirm_token: ConfirmToken = None,
 ) -> StateChange:
-    """Destroy an instance: deletes its disk and ends all billing for it, then verifies it is gone.
-
-    The human is asked to confirm through the client when it can show a form. Use stop_instance
-    instead to keep the disk (which keeps billing storage).
+    """Destroy an instance: deletes its disk and ends all its billing, then verifies it is gone.
+    The human confirms through a form, or, without forms, the first call returns confirm_text and a
+    confirm_token for a second call after the user's yes. stop_instance keeps the disk (billed).
     """
-    require_consent(consent, confirm_mode=services(ctx).settings.confirm, action=f"destroy instance {instance_id}")
     vast = services(ctx).vast
     already_gone = False
     try:
+        await gate(ctx, consent, _destroying(instance_id), confirm_token)
         await vast.instances.destroy(instance_id)
     except NotFoundError:
-        already_gone = True  # verify below, and do not claim this call destroyed it
+        already_gone = True  # nothing to destroy (or consent to); verify below, and claim nothing
     outcome = await _wait(ctx, instance_id, "gone", 120)
     change = _change(instance_id, "destroy", outcome, "gone")
     if already_gone and outcome.reached:

@@ -22,7 +22,7 @@ from vast_mcp.tools.params import (
     ObjectiveArg,
 )
 from vast_mcp.vast import OfferFilters
-from vast_mcp.views import OfferView
+from vast_mcp.views import OfferView, raw_view
 
 
 class OfferSearchResult(BaseModel):
@@ -76,7 +76,7 @@ async def search_offers(
         matched=len(ranked),
         disk_gb=disk_gb,
         filters=_summary(filters, objective),
-        raw=[record for _, record in top] if raw else None,
+        raw=[raw_view(record) for _, record in top] if raw else None,
     )
 
 

@@ -11,8 +11,9 @@ from vast_mcp.provisioning.create import CreateOptions, CreateResult, execute_qu
 from vast_mcp.provisioning.errors import NothingRented, QuoteError
 from vast_mcp.provisioning.plan import PlanRequest, PlanResult, Policy, make_plan
 from vast_mcp.provisioning.readiness import Progress
+from vast_mcp.services import Services
 from vast_mcp.tools.base import READ_ONLY, ToolSpec, services, writes
-from vast_mcp.tools.confirm import Confirm, NotAsked, can_elicit, require_consent
+from vast_mcp.tools.confirm import Ask, Confirm, NotAsked, ask, gate
 from vast_mcp.tools.params import (
     AnyGpu,
     Countries,
@@ -74,21 +75,15 @@ async def plan_instance(
     return await make_plan(state.vast, state.quotes, request, state.settings.ssh_dir)
 
 
+def _renting(quote_id: str) -> Ask:
+    async def describe(state: Services) -> str:
+        return state.quotes.peek(quote_id).confirm_text  # what plan_instance showed, word for word
+
+    return Ask("create_instance", {"quote_id": quote_id}, describe)
+
+
 async def ask_create(quote_id: str, ctx: Context) -> Elicit[Confirm] | NotAsked:
-    try:
-        terms = services(ctx).quotes.peek(quote_id)
-    except QuoteError:
-        return NotAsked(reason="the quote is not valid")  # the tool body reports the precise reason
-    if not can_elicit(ctx):
-        return NotAsked(reason="this client cannot show a confirmation form")
-    offers = ", ".join(str(i) for i in terms.offer_ids)
-    return Elicit(
-        f"Rent {terms.count} Vast instance(s) (offer {offers}) for ${terms.total_per_hour:.3f}/h in total, "
-        f"never above ${terms.price_ceiling:.2f}/h each? Image {terms.image}, disk {terms.disk_gb:g} GB, "
-        f"label {terms.label!r}, API key {terms.api_key_source} ({terms.api_key_fingerprint}). "
-        "Billing starts now and continues until you destroy it.",
-        Confirm,
-    )
+    return await ask(ctx, _renting(quote_id))
 
 
 async def create_instance(
@@ -97,15 +92,23 @@ async def create_instance(
     consent: Annotated[ElicitationResult[Confirm], Resolve(ask_create)],
     wait: Annotated[bool, Field(description="until running and SSH answers")] = True,
 ) -> CreateResult:
-    """Rent what a plan_instance quote describes. SPENDS MONEY. Call it only after the user
-    confirmed that plan's confirm_text; the human is also asked through the client when it can
-    show a form. Refuses without a valid, unexpired, unused quote from this server. With wait
-    (default) it returns once the instance runs and answers SSH, with the ssh command; if any step
-    fails it says exactly what exists and is billing.
+    """Rent what a plan_instance quote describes. SPENDS MONEY. Call it only after the user said
+    yes to that plan's confirm_text (the quote is the confirm token); the human is also asked through
+    a form when the client can show one. Refuses without a valid, unexpired, unused quote from this
+    server, or when the API key changed since the plan. With wait (default) it returns once the
+    instance runs and answers SSH; if any step fails it says exactly what exists and is billing.
     """
     state = services(ctx)
-    state.quotes.peek(quote_id)  # a precise refusal for bad quotes, before anything else
-    require_consent(consent, confirm_mode=state.settings.confirm, action="rent")
+    terms = state.quotes.peek(quote_id)  # a precise refusal for bad quotes, before anything else
+    key = state.vast.api_key
+    if terms.api_key_id != state.quotes.key_id(key):
+        now = f"{key.origin} ({key.fingerprint})" if key else "no key"
+        raise QuoteError(
+            f"This quote was planned with the API key from {terms.api_key_origin} ({terms.api_key_fingerprint}), "
+            f"but the server now uses {now}: a yes covers one account. Nothing was rented. Switch the key "
+            "back, or call plan_instance again and confirm the new plan."
+        )
+    await gate(ctx, consent, _renting(quote_id), confirmed_in_chat=True)
     terms = state.quotes.redeem(quote_id)
     settings = state.settings
 

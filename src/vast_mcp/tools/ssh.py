@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from pydantic import BaseModel, Field
 
 from vast_mcp.provisioning.errors import UserFacingError
 from vast_mcp.provisioning.readiness import probe_ssh, ssh_endpoints
-from vast_mcp.provisioning.sshkeys import ensure_on_account, resolve_public_key
+from vast_mcp.provisioning.sshkeys import PublicKey, ensure_on_account, is_on_account, key_origin, resolve_public_key
+from vast_mcp.services import Services
 from vast_mcp.tools.base import READ_ONLY, ToolSpec, services, writes
+from vast_mcp.tools.confirm import Ask, Confirm, ConfirmToken, NotAsked, ask, gate, key_phrase
 from vast_mcp.tools.params import InstanceId, PublicKeyArg
-from vast_mcp.views import untrusted
+from vast_mcp.views import describe_instance, untrusted
 
 
 class AttachResult(BaseModel):
@@ -23,20 +25,53 @@ class AttachResult(BaseModel):
     attached: bool
 
 
-async def attach_ssh_key(ctx: Context, instance_id: InstanceId, public_key: PublicKeyArg = None) -> AttachResult:
-    """Let an SSH public key log in to an instance: registers it on the account if absent, then attaches it.
-
-    Give the key text or a path to a .pub file; with neither it uses ~/.ssh/id_ed25519.pub, else
-    ~/.ssh/id_rsa.pub. Private keys are refused and never read.
-    """
-    state = services(ctx)
+def _resolve_key(state: Services, public_key: str | None) -> PublicKey:
     key = resolve_public_key(public_key, state.settings.ssh_dir)
     if key is None:
         raise UserFacingError(
             f"No SSH public key given and none found in {state.settings.ssh_dir} (id_ed25519.pub, id_rsa.pub). "
             "Ask the user for a .pub path or the key text."
         )
-    await state.vast.instances.get(instance_id)  # a clear "not found" before touching the account
+    return key
+
+
+def _attaching(instance_id: int, public_key: str | None) -> Ask:
+    async def describe(state: Services) -> str:
+        key = _resolve_key(state, public_key)
+        inst = await state.vast.instances.get(instance_id)
+        registered = await is_on_account(state.vast, key)
+        account = (
+            "" if registered else " It is also registered on your Vast account, where it stays for future instances."
+        )
+        return (
+            f"Give SSH key {key.fingerprint} ({key_origin(key)}) root login on Vast {describe_instance(inst)}?"
+            f"{account} {key_phrase(state.vast.api_key)}"
+        )
+
+    return Ask("attach_ssh_key", {"instance_id": instance_id, "public_key": public_key}, describe)
+
+
+async def ask_attach(instance_id: int, public_key: str | None, ctx: Context) -> Elicit[Confirm] | NotAsked:
+    return await ask(ctx, _attaching(instance_id, public_key))
+
+
+async def attach_ssh_key(
+    ctx: Context,
+    instance_id: InstanceId,
+    consent: Annotated[ElicitationResult[Confirm], Resolve(ask_attach)],
+    public_key: PublicKeyArg = None,
+    confirm_token: ConfirmToken = None,
+) -> AttachResult:
+    """Let an SSH public key log in to an instance as root: registers it on the account if absent,
+    then attaches it. GRANTS ACCESS: the human confirms (a form, or without forms a confirm_token
+    after a yes to the returned confirm_text). Key text or a .pub path; default ~/.ssh/id_ed25519.pub,
+    else id_rsa.pub. Private keys are refused and never read.
+    """
+    state = services(ctx)
+    approved = await gate(ctx, consent, _attaching(instance_id, public_key), confirm_token)
+    key = _resolve_key(state, public_key)
+    if key.fingerprint not in approved.text:  # the key file changed after the human saw it
+        raise UserFacingError(f"The SSH key changed since it was confirmed (now {key.fingerprint}); nothing was done.")
     added = await ensure_on_account(state.vast, key)
     await state.vast.ssh.attach(instance_id, key.text)
     return AttachResult(
