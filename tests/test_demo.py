@@ -131,10 +131,10 @@ def test_transcript_shows_every_step_in_order(run: Run) -> None:
         position = match.end()
 
 
-def test_two_confirmations_were_asked_and_answered(run: Run) -> None:
+def test_every_spend_access_and_destroy_was_confirmed_by_the_human(run: Run) -> None:
     out = run.stdout
-    assert out.count("vast-mcp asks the human (elicitation form") == 2  # create and destroy
-    assert "human confirmations asked by the server: 2" in out
+    assert out.count("vast-mcp asks the human (elicitation form") == 3  # create, attach_ssh_key, destroy
+    assert "human confirmations asked by the server: 3" in out
 
 
 def test_lines_are_short(run: Run) -> None:

@@ -162,4 +162,5 @@ def test_a_client_without_forms_is_refused_when_the_server_requires_them(answers
     assert answer.returncode == 5  # the Inspector's exit code for a tool result with isError
     result = answer.result["result"]
     assert result["isError"] is True
-    assert "Refused to destroy instance 5" in result["content"][0]["text"]
+    text = result["content"][0]["text"]
+    assert "requires a human confirmation through an elicitation form" in text and "nothing was done" in text

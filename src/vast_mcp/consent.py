@@ -67,7 +67,7 @@ class TokenBook(Generic[T]):
 
     def mint(self, payload: T, expires_at: float | None = None) -> str:
         self.prune()
-        nonce = secrets.token_urlsafe(9)
+        nonce = secrets.token_hex(8)  # hex: no "-" inside, easy for a model to copy exactly
         self._issued[nonce] = (payload, self.expires_at() if expires_at is None else expires_at)
         return f"{self.prefix}-{nonce}-{self._sign(nonce, payload)}"
 
@@ -112,11 +112,10 @@ class TokenBook(Generic[T]):
 
     def _split(self, token: str) -> tuple[str, str]:
         head = f"{self.prefix}-"
-        parts = token[len(head) :].split("-") if token.startswith(head) else []
-        # the nonce is urlsafe base64 and may itself contain "-": the signature is the last part
-        if len(parts) < 2 or not parts[-1] or not parts[0]:
+        nonce, _, signature = token[len(head) :].rpartition("-") if token.startswith(head) else ("", "", "")
+        if not nonce or not signature:
             raise TokenError(TokenProblem.MALFORMED)
-        return "-".join(parts[:-1]), parts[-1]
+        return nonce, signature
 
     def key_id(self, key: ApiKey | None) -> str:
         """A per-process fingerprint of the key itself (not its source): binds a yes to one account."""

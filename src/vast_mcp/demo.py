@@ -412,7 +412,7 @@ async def _demo(rate_limit: str | None, errlog: TextIO) -> int:
     out()
     out("Summary")
     line(f"instance {walk.instance_id}: rented at {money(walk.price)}, reached over SSH, destroyed")
-    line(f"human confirmations asked by the server: {len(human.questions)} (create, destroy)")
+    line(f"human confirmations asked by the server: {len(human.questions)} (create, SSH access, destroy)")
     line(f"Vast API requests the simulator received: {len(requests)} ({throttled} rate-limited)")
     for route, n in by_route.most_common(4):
         line(f"  {n:>2} x {route}")

@@ -519,7 +519,7 @@ def hostile_host(tmp_path: Path) -> Iterator[tuple[Simulator, str, int]]:
         yield sim, url, instance_id
 
 
-def _with_client(url: str, home: Path, body: Callable[[Client], Any]) -> Any:
+def _with_client(url: str, home: Path, body: Callable[[Client], Any], user: str = "decline") -> Any:
     home.mkdir(exist_ok=True)
     ssh = home / ".ssh"
     ssh.mkdir(exist_ok=True)
@@ -527,7 +527,7 @@ def _with_client(url: str, home: Path, body: Callable[[Client], Any]) -> Any:
 
     async def go() -> Any:
         server = create_server(fast_settings(url, ssh, ssh_timeout=0.5), api_key=ApiKey(KEY, "env"))
-        async with Client(server, elicitation_callback=ScriptedUser(action="decline")) as client:
+        async with Client(server, elicitation_callback=ScriptedUser(action=user)) as client:
             return await body(client)
 
     return anyio.run(go)
@@ -569,7 +569,7 @@ def test_failure_detail_marks_the_status_message_untrusted(
         sim.faults.inject("instance_exit", instance_id=instance_id)
         return await client.call_tool("start_instance", {"instance_id": instance_id, "timeout_seconds": 5})
 
-    result = _with_client(url, tmp_path / "home", body)
+    result = _with_client(url, tmp_path / "home", body, user="accept")
     assert isinstance(result.structured_content, dict)
     assert "exited" in result.structured_content["state"], result.structured_content
     _assert_wrapped("start_instance", result)
