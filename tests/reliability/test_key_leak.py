@@ -412,3 +412,38 @@ async def test_a_redirect_or_the_url_never_carries_the_key(tmp_path: Path, monke
     assert len(outside_header) >= 7
     assert not scan(outside_header, KEY), "the key travelled in a URL or a body"
     assert not scan(cap.blobs, KEY)
+
+
+# -- a Vast that echoes the key where messages get cut -----------------------------------------------
+
+
+def _pieces(secret: str, size: int = 8) -> set[str]:
+    return {secret[i : i + size] for i in range(len(secret) - size + 1)}
+
+
+@pytest.mark.parametrize("shape", ["json 400", "json 200 success false", "plain text 400", "detail 403"])
+async def test_an_echoed_key_cut_at_any_offset_leaves_no_piece_in_errors(shape: str, tmp_path: Path) -> None:
+    """Vast echoes the key inside its message, placed so that every cut point (messages are cut
+    to a few hundred characters) falls inside it: not even an 8-character piece may remain."""
+    offsets = iter(range(240, 320, 3))
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        text = "x" * next(offsets, 300) + KEY + " (rest of the message)"
+        if shape == "json 400":
+            return httpx.Response(400, json={"success": False, "error": "invalid_args", "msg": text})
+        if shape == "json 200 success false":
+            return httpx.Response(200, json={"success": False, "msg": text})
+        if shape == "plain text 400":
+            return httpx.Response(400, text=text)
+        return httpx.Response(403, json={"detail": text})
+
+    settings = fast_settings("https://vast.test", ssh_dir_with_key(tmp_path))
+    server = create_server(settings, api_key=ApiKey(KEY, "env"), vast_transport=httpx.MockTransport(echo))
+    texts = []
+    async with Client(server) as client:
+        for _ in range(27):
+            result = await client.call_tool("get_instance", {"instance_id": 7})
+            texts.append(result.model_dump_json())
+    leaked = [piece for piece in _pieces(KEY) if any(piece in text for text in texts)]
+    assert leaked == [], f"pieces of the key reached the model: {leaked[:3]}"
+    assert all("x" * 20 in text for text in texts), "the echoing Vast was really reached"
