@@ -164,5 +164,18 @@ async def test_invalid_arguments_are_tool_errors_naming_the_field(rig: Rig, era:
             await call(client, "wait_for_instance", {"instance_id": 1, "target": "exploded"}),
         ]
     for result, field in zip(results, ["limit", "gpu_name", "instance_id", "target"], strict=True):
-        assert field in _error(result, SIM_KEY)
+        text = _error(result, SIM_KEY)
+        assert field in text and "Invalid arguments" in text and "Nothing was done" in text
+        for internal in ("pydantic", "validation error for", "Arguments", "input_value", "type="):
+            assert internal not in text, f"validator internals in {text!r}"
+    assert "rm -rf" not in text_of(results[1]), "the value given is never echoed (it may be a secret)"
+    assert "at most 50" in text_of(results[0]) or "less than or equal to 50" in text_of(results[0])
     assert rig.sim.requests == [], "rejected before anything reached Vast"
+
+
+async def test_an_unknown_argument_names_the_allowed_ones(rig: Rig, era: str) -> None:
+    async with rig.client(era) as client:
+        result = await call(client, "get_instance", {"instance_id": 1, "api_key": "sk-live-123456789"})
+    text = _error(result, SIM_KEY)
+    assert "'api_key' is not an argument of this tool (allowed: instance_id, raw)" in text
+    assert "sk-live-123456789" not in text and rig.sim.requests == []

@@ -108,8 +108,9 @@ def teardown(
 
 1. If no instance id is given, call list_instances and show id, GPU, status and $/h.
 2. {question}
-3. stop: call stop_instance (it verifies the instance stopped). destroy: call destroy_instance (the client
-   may show a confirmation form; it verifies the instance is gone).
+3. stop: call stop_instance (it verifies the instance stopped). destroy: call destroy_instance (it verifies
+   the instance is gone). If it returns a confirm_text and confirm_token instead, show the text, ask yes
+   or no, and call again with the token only after a yes.
 4. Call get_billing and report the charges so far and the remaining burn rate (storage of stopped
    instances included). Say clearly if anything is still billing.
 """
