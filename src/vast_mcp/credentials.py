@@ -52,6 +52,7 @@ __all__ = [
     "key_from_file",
     "key_from_keyring",
     "key_from_vast_cli",
+    "keyring_secret",
     "keyring_status",
     "known_secrets",
     "looks_like_api_key",
@@ -609,26 +610,33 @@ def _describe(exc: BaseException) -> str:
     return redact_known(f"{type(exc).__name__}: {exc}")
 
 
-def key_from_keyring() -> ApiKey | None:
-    """The key stored by ``vast-mcp key set``; ``None`` when absent or when the keyring fails.
-
-    Every keyring failure is logged (without key material) and treated as "not found".
-    A stored value that cannot be a key raises :class:`KeyUnavailableError`.
-    """
+def keyring_secret(username: str) -> str | None:
+    """A secret stored under service ``vast-mcp`` and ``username``, stripped and registered for
+    redaction; ``None`` when absent, empty, or when the keyring fails (logged, never raised)."""
     try:
         backend = _keyring_backend()
     except _KeyringUnavailable as exc:
         logger.debug("keyring not used: %s", exc)
         return None
     try:
-        secret = backend.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
+        secret = backend.get_password(KEYRING_SERVICE, username)
     except Exception as exc:  # KeyringLocked, InitError, D-Bus errors, ...
         logger.warning("could not read the OS keyring (%s); skipping it", _describe(exc))
         return None
-    if not isinstance(secret, str):
+    if not isinstance(secret, str) or not secret.strip():
         return None
-    secret = secret.strip()
-    if not secret:
+    register_secret(secret.strip())
+    return secret.strip()
+
+
+def key_from_keyring() -> ApiKey | None:
+    """The key stored by ``vast-mcp key set``; ``None`` when absent or when the keyring fails.
+
+    Every keyring failure is logged (without key material) and treated as "not found".
+    A stored value that cannot be a key raises :class:`KeyUnavailableError`.
+    """
+    secret = keyring_secret(KEYRING_USERNAME)
+    if secret is None:
         return None
     origin = _DEFAULT_ORIGINS["keyring"]
     return _make_key(secret, "keyring", origin, advice="Store it again with `vast-mcp key set`.")
