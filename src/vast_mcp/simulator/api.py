@@ -468,10 +468,29 @@ class Route:
     handler: Callable[[Call], Response]
     #: Status for a wrong key (None: no auth). The real API answers 404 on some endpoints.
     bad_key_status: int | None = 401
+    #: An instance's scoped key may use this route on its own instance (first path argument).
+    scoped: bool = False
+
+    def allows_instance_key(self, instance_id: int, args: tuple[str, ...], body: Any) -> bool:
+        """Whether the scoped key of ``instance_id`` may make this request.
+
+        It may read, change the state of (a body with ``state`` and nothing else) and
+        destroy its own instance; nothing else.
+        """
+        if not self.scoped or int(args[0]) != instance_id:
+            return False
+        return self.method != "PUT" or (isinstance(body, dict) and set(body) == {"state"})
 
 
-def _r(method: str, path: str, handler: Callable[[Call], Response], bad_key_status: int | None = 401) -> Route:
-    return Route(method, re.compile(f"^{path}$"), handler, bad_key_status)
+def _r(
+    method: str,
+    path: str,
+    handler: Callable[[Call], Response],
+    bad_key_status: int | None = 401,
+    *,
+    scoped: bool = False,
+) -> Route:
+    return Route(method, re.compile(f"^{path}$"), handler, bad_key_status, scoped)
 
 
 _ID = r"(\d+)"
@@ -485,9 +504,9 @@ ROUTES: tuple[Route, ...] = (
     _r("PUT", "/api/v0/instances/", bulk_update),
     _r("DELETE", "/api/v0/instances/", bulk_destroy),
     _r("GET", "/api/v0/instances/filters/", instance_filters),
-    _r("GET", f"/api/v0/instances/{_ID}/", show_instance),
-    _r("PUT", f"/api/v0/instances/{_ID}/", update_instance),
-    _r("DELETE", f"/api/v0/instances/{_ID}/", destroy_instance),
+    _r("GET", f"/api/v0/instances/{_ID}/", show_instance, scoped=True),
+    _r("PUT", f"/api/v0/instances/{_ID}/", update_instance, scoped=True),
+    _r("DELETE", f"/api/v0/instances/{_ID}/", destroy_instance, scoped=True),
     _r("PUT", f"/api/v0/instances/reboot/{_ID}/", _lifecycle("reboot")),
     _r("PUT", f"/api/v0/instances/recycle/{_ID}/", _lifecycle("recycle")),
     _r("PUT", f"/api/v0/instances/request_logs/{_ID}/", request_logs),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -350,6 +351,13 @@ class SimState:
         self.hub.stop()
 
     # -------------------------------------------------------------- instances
+
+    def instance_for_key(self, key: str) -> Instance | None:
+        """The live instance whose scoped key (``instance_api_key``) this is."""
+        for inst in self.instances.values():
+            if hmac.compare_digest(inst.instance_api_key.encode(), key.encode()):
+                return inst
+        return None
 
     def get_instance(self, instance_id: int) -> Instance:
         inst = self.instances.get(instance_id)
