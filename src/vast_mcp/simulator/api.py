@@ -27,7 +27,7 @@ from .query import (
     parse_offer_query,
     search_offers,
 )
-from .state import Instance, SimState, decode_token, encode_token, valid_public_key
+from .state import QUEUED_MSG, Instance, SimState, decode_token, encode_token, valid_public_key
 from .wire import Request, Response, json_response
 
 
@@ -233,7 +233,8 @@ def deprecated_list(call: Call) -> Response:
     )
 
 
-def _apply_update(call: Call, inst: Instance, body: dict[str, Any]) -> None:
+def _apply_update(call: Call, inst: Instance, body: dict[str, Any]) -> bool:
+    """Apply a label and/or state change; False when a start had to be queued."""
     if "state" not in body and "label" not in body:
         raise invalid_args("Nothing to update: send state or label.")
     state = body.get("state")
@@ -244,13 +245,16 @@ def _apply_update(call: Call, inst: Instance, body: dict[str, Any]) -> None:
         raise invalid_args("label must be a string of at most 1024 characters.")
     if "label" in body:
         inst.label = label
-    if isinstance(state, str):
-        call.state.set_state(inst, state, call.now)
+    return not isinstance(state, str) or call.state.set_state(inst, state, call.now)
+
+
+def _update_answer(done: bool) -> Response:
+    # A queued start is HTTP 200 with success false (reference §11), not an error status.
+    return ok() if done else json_response(200, {"success": False, "msg": QUEUED_MSG})
 
 
 def update_instance(call: Call) -> Response:
-    _apply_update(call, call.instance(), call.body_object())
-    return ok()
+    return _update_answer(_apply_update(call, call.instance(), call.body_object()))
 
 
 def bulk_update(call: Call) -> Response:
@@ -259,9 +263,9 @@ def bulk_update(call: Call) -> Response:
     if not isinstance(ids, list) or not ids:
         raise invalid_args("ids must be a non-empty list of instance ids.")
     targets = [call.state.get_instance(int(i)) for i in ids]
-    for inst in targets:
-        _apply_update(call, inst, {k: v for k, v in body.items() if k != "ids"})
-    return ok()
+    change = {k: v for k, v in body.items() if k != "ids"}
+    done = [_apply_update(call, inst, change) for inst in targets]  # every one, queued or not
+    return _update_answer(all(done))
 
 
 def destroy_instance(call: Call) -> Response:
@@ -499,7 +503,7 @@ ROUTES: tuple[Route, ...] = (
     _r("PUT", "/api/v0/search/asks/", search_asks, 404),
     _r("GET", "/api/v0/gpu_names/unique/", gpu_names, None),
     _r("PUT", f"/api/v0/asks/{_ID}/", create_instance),
-    _r("GET", "/api/v1/instances/", list_instances),
+    _r("GET", "/api/v1/instances/", list_instances, 404),  # seen live: 404 auth_error (§11)
     _r("GET", "/api/v0/instances/", deprecated_list),
     _r("PUT", "/api/v0/instances/", bulk_update),
     _r("DELETE", "/api/v0/instances/", bulk_destroy),

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .api import Call, Route, find_route
 from .clock import SimClock
@@ -24,10 +24,11 @@ from .faults import FaultContext, Faults, parse_admin_fault
 from .http import SimHTTPServer
 from .inventory import DEFAULT_ALLOCATED_STORAGE, offer_view
 from .query import OfferFieldTypes
-from .state import SimState, Timings
+from .state import Instance, SimState, Timings
 from .wire import Request, Response, json_response, text_response
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+T = TypeVar("T")
 
 
 @dataclass
@@ -169,13 +170,26 @@ class Simulator:
                 raise KeyError(f"no instance {instance_id}")
             return inst.instance_api_key
 
-    def instance_ssh_keys(self, instance_id: int) -> list[str]:
-        """Public keys installed on a live instance (account keys at create + attached ones)."""
+    def _on_instance(self, instance_id: int, act: Callable[[Instance, float], T]) -> T:
+        """Run ``act(instance, now)`` on a live instance under the state lock."""
         with self.state.lock:
             inst = self.state.instances.get(instance_id)
             if inst is None:
                 raise KeyError(f"no live instance {instance_id}")
-            return [k["public_key"] for k in inst.ssh_keys]
+            return act(inst, self.clock.now())
+
+    def instance_ssh_keys(self, instance_id: int) -> list[str]:
+        """Public keys installed on a live instance (account keys at create + attached ones)."""
+        return self._on_instance(instance_id, lambda inst, now: [k["public_key"] for k in inst.ssh_keys])
+
+    def relet(self, instance_id: int) -> None:
+        """A stopped instance's GPUs go to another renter: a start answers HTTP 200
+        ``success: false`` "... state change queued." and happens at :meth:`free`."""
+        self._on_instance(instance_id, self.state.relet)
+
+    def free(self, instance_id: int) -> None:
+        """The re-let GPUs are free again: a queued start happens now (GPU billing starts)."""
+        self._on_instance(instance_id, self.state.free)
 
     def summary(self) -> dict[str, Any]:
         summary = self.state.summary(self.clock.now())
@@ -306,6 +320,8 @@ class Simulator:
             ("POST", "/_sim/reset_requests"): self.reset_requests,
             ("GET", "/_sim/state"): self.summary,
             ("POST", "/_sim/instance_key"): lambda: {"instance_api_key": self.instance_key(int(body["instance_id"]))},
+            ("POST", "/_sim/relet"): lambda: self.relet(int(body["instance_id"])),
+            ("POST", "/_sim/free"): lambda: self.free(int(body["instance_id"])),
         }
         action = admin.get((req.method, req.path.rstrip("/")))
         if action is None:
