@@ -10,19 +10,11 @@ import pytest
 from vast_mcp.simulator import Simulator
 
 from .conftest import MakeInstance
-from .simutil import BOOT_SECONDS, refuses, show
+from .simutil import BOOT_SECONDS, log_text, refuses, show
 
 #: ``--env "-p 8888:8888 -p 8081:8081/udp -e HF_TOKEN=hf_x -h host"`` after CLI 1.9.1's parse_env.
 CLI_ENV = {"-p 8888:8888": "1", "-p 8081:8081/udp": "1", "HF_TOKEN": "hf_secretvalue", "-h": "host"}
 LOGIN = "-u robot -p dckr_pat_registrysecret registry.example.com"
-
-
-def log_text(sim: Simulator, api: httpx.Client, iid: int, **body: str) -> str:
-    r = api.put(f"/api/v0/instances/request_logs/{iid}/", json=body)
-    assert r.status_code == 200
-    assert sim.url is not None
-    with httpx.Client(trust_env=False) as anon:
-        return anon.get(r.json()["result_url"]).text
 
 
 def test_published_ports_are_mapped_beside_direct_ssh(
@@ -72,9 +64,9 @@ def test_the_log_shows_the_onstart_first_line_with_env_expanded(
 ) -> None:
     onstart = 'echo "token=$HF_TOKEN dir=${HF_HOME} missing=$NOPE"\nsleep infinity'
     iid = make_instance(env={**CLI_ENV, "HF_HOME": "/workspace/hf"}, onstart=onstart)
-    assert "onstart" not in log_text(sim, api, iid)  # not started yet
+    assert "onstart" not in log_text(api, iid)  # not started yet
     sim.clock.advance(BOOT_SECONDS)
-    text = log_text(sim, api, iid)
+    text = log_text(api, iid)
     assert 'onstart: echo "token=hf_secretvalue dir=/workspace/hf missing=$NOPE"' in text
     assert "sleep infinity" not in text
     row = show(api, iid)
@@ -87,13 +79,13 @@ def test_a_registry_login_is_kept_and_never_echoed(
     iid = make_instance(image_login=LOGIN, onstart="echo hi")
     assert sim.state.instances[iid].image_login == LOGIN
     sim.clock.advance(BOOT_SECONDS)
-    text = log_text(sim, api, iid)
+    text = log_text(api, iid)
     assert "Login Succeeded" in text and "onstart: echo hi" in text
     seen = [
         json.dumps(show(api, iid)),
         api.get("/api/v1/instances/").text,
         text,
-        log_text(sim, api, iid, daemon_logs="true"),
+        log_text(api, iid, daemon_logs="true"),
         json.dumps(sim.summary()),
     ]
     for secret in ("dckr_pat_registrysecret", "robot", "registry.example.com"):
