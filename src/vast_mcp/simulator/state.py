@@ -8,6 +8,7 @@ time passing is the sshd ports (see ``sync_listeners``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -43,7 +44,7 @@ class Action:
     #: queued (a start waiting for GPUs) | outbid (a bid below the machine's minimum).
     kind: str
     at: float
-    was_running: bool = False  # stop and outbid: the container was up, so it takes a while to stop
+    was_running: bool = False  # stop, outbid, queued: the container was up, so it takes a while to stop
 
 
 #: How a runtype the API accepts maps to the tokens it echoes in ``image_runtype``.
@@ -428,13 +429,11 @@ class SimState:
 
     def _keep(self, port: int) -> int:
         """``port`` reserved (again, after a restart of serving) when it can be, else a new one."""
-        if port and self.hub.reserved(port):
-            return port
-        try:
-            if port:
+        if port:
+            if self.hub.reserved(port):
+                return port
+            with contextlib.suppress(OSError):
                 return self.hub.reserve(port)
-        except OSError:
-            pass
         return self.hub.reserve()
 
     def _release_ports(self, inst: Instance) -> None:
@@ -597,22 +596,24 @@ class SimState:
             return
         hold = self._hold(inst)
         if hold is not None and not inst.waiting:
-            up = inst.status(now, self.timings) == "running"
-            inst.actions.append(Action(hold, now, was_running=up))
+            self._halt(inst, hold, now)
         elif hold is None and inst.waiting:
             inst.actions.append(Action("start", now))
+
+    def _halt(self, inst: Instance, kind: str, now: float) -> None:
+        """Record a stop, outbid or queued start (a running container takes ``Timings.stop`` to stop)."""
+        inst.actions.append(Action(kind, now, was_running=inst.status(now, self.timings) == "running"))
 
     def set_state(self, inst: Instance, state: str, now: float) -> bool:
         """Apply a state change; False when a start is queued (resources unavailable)."""
         if state == "stopped":
             if inst.intended != "stopped":
-                up = inst.status(now, self.timings) == "running"
-                inst.actions.append(Action("stop", now, was_running=up))
+                self._halt(inst, "stop", now)
             return True
         hold = self._hold(inst)
         if hold is not None:
             if not inst.waiting:
-                inst.actions.append(Action(hold, now))
+                self._halt(inst, hold, now)
             return False
         if inst.cur_state != "running":
             inst.actions.append(Action("start", now))
