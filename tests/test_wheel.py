@@ -205,7 +205,7 @@ def test_installed_console_script_runs_the_demo(installed: Path, tmp_path: Path)
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.rstrip().endswith("DEMO OK")
-    assert str(installed.parent) in proc.stdout or "destroy_instance" in proc.stdout
+    assert "destroy_instance" in proc.stdout
 
 
 def test_installed_wheel_serves_the_docs(installed: Path, tmp_path: Path) -> None:
