@@ -295,27 +295,34 @@ def _secret(path: Path, value: str) -> Path:
 
 @contextmanager
 def running_script(env: dict[str, str], port: int) -> Iterator[str]:
-    proc = subprocess.Popen(["sh", str(SCRIPT)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=0.5)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+    """The start script as a subprocess, until the block ends (then stopped, killed if need be)."""
+    url = f"http://127.0.0.1:{port}/mcp"
+    with subprocess.Popen(["sh", str(SCRIPT)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
+        try:
+            deadline = time.monotonic() + 30
+            while not _answers(url):
+                if proc.poll() is not None:
+                    pytest.fail(
+                        f"the script exited {proc.returncode}: {proc.stderr.read().decode() if proc.stderr else ''}"
+                    )
                 assert time.monotonic() < deadline, "the server did not listen within 30 s"
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        if proc.stderr is not None:
-            proc.stderr.close()
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=0.5)
+    except httpx.TransportError:
+        return False
+    return True
 
 
 @pytest.mark.anyio
