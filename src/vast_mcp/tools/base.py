@@ -69,11 +69,31 @@ def reports_failures(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]
 
 
 def compact_schema(schema: Any, *, keep_descriptions: bool = True) -> Any:
-    """The same JSON schema in fewer bytes (a model pays for every tools/list byte, every turn).
+    """The same JSON schema in fewer bytes (a model pays for every tools/list byte, every turn),
+    in the portable subset every function-calling dialect accepts.
 
-    Drops pydantic's titles (they repeat property names) and ``"default": null``, and writes
-    ``anyOf: [{type: X}, {type: null}]`` as ``type: [X, "null"]``.
+    Drops pydantic's titles (they repeat property names) and ``"default": null``. An optional
+    property whose absence already means null (pydantic's ``X | None = None``, written
+    ``anyOf: [X, {type: null}]``) is written as just ``X``: it is simply optional. Type arrays and
+    ``null`` unions are what single-``type`` dialects (Gemini's function declarations, OpenAPI 3.0)
+    reject. Validation is unchanged: the argument model still accepts an explicit null, which
+    means the same as leaving the argument out. Where null means something else (a required
+    property, a non-null default, an array item) the ``anyOf`` stays, and the tests flag it.
     """
+
+    def _without_null_arm(prop: Any) -> Any:
+        """``{anyOf: [X, {type: null}], ...}`` as ``{...X, ...}`` when null means "not given"."""
+        if not isinstance(prop, dict) or "default" in prop:  # a non-null default: null differs from absent
+            return prop
+        arms = prop.get("anyOf")
+        if not isinstance(arms, list) or {"type": "null"} not in arms:
+            return prop
+        rest = [arm for arm in arms if arm != {"type": "null"}]
+        outer = {k: v for k, v in prop.items() if k != "anyOf"}
+        if len(rest) == 1 and isinstance(rest[0], dict) and not set(rest[0]) & set(outer):
+            return {**rest[0], **outer}
+        return {"anyOf": rest, **outer} if rest else prop
+
     if isinstance(schema, list):
         return [compact_schema(item, keep_descriptions=keep_descriptions) for item in schema]
     if not isinstance(schema, dict):
@@ -90,13 +110,12 @@ def compact_schema(schema: Any, *, keep_descriptions: bool = True) -> Any:
             out[key] = {n: compact_schema(sub, keep_descriptions=keep_descriptions) for n, sub in value.items()}
         else:
             out[key] = compact_schema(value, keep_descriptions=keep_descriptions)
-    arms = out.get("anyOf")
-    if isinstance(arms, list) and len(arms) == 2 and {"type": "null"} in arms:
-        other = next(a for a in arms if a != {"type": "null"})
-        if isinstance(other, dict) and isinstance(other.get("type"), str) and "$ref" not in other:
-            del out["anyOf"]
-            merged = {**other, "type": [other["type"], "null"]}
-            out = {**merged, **out}
+    properties = out.get("properties")
+    if isinstance(properties, dict):
+        required = set(out.get("required", ()))
+        out["properties"] = {
+            name: prop if name in required else _without_null_arm(prop) for name, prop in properties.items()
+        }
     return out
 
 
