@@ -1,8 +1,9 @@
 #!/bin/sh
 # Start `vast-mcp serve --transport http` with its secrets read from files: Docker/Compose secrets
-# (/run/secrets/...) or systemd credentials ($CREDENTIALS_DIRECTORY/...). The server itself takes
-# the bearer token from an environment variable (--auth-token-env); this script fills that
-# variable from a file so the token is never written into an image, a unit file or a compose file.
+# (/run/secrets/...) or systemd credentials ($CREDENTIALS_DIRECTORY/...). The server reads the
+# bearer token from its file itself (--auth-token-file), so it never sits in an environment; this
+# script checks it first and fills VAST_API_KEY from its file. Neither secret is ever written into
+# an image, a unit file or a compose file.
 #
 #   VAST_MCP_HTTP_TOKEN_FILE  file with the bearer token clients must send (required, >= 32 chars)
 #   VAST_API_KEY_FILE         file with the Vast API key (optional; else the server's other sources)
@@ -25,9 +26,9 @@ read_secret() {
 }
 
 token_file="${VAST_MCP_HTTP_TOKEN_FILE:-/run/secrets/vast_mcp_http_token}"
-VAST_MCP_HTTP_TOKEN=$(read_secret "$token_file" "bearer token") || exit 2
-[ "${#VAST_MCP_HTTP_TOKEN}" -ge 32 ] || die "the bearer token in '$token_file' is shorter than 32 characters (make one: openssl rand -hex 32)"
-export VAST_MCP_HTTP_TOKEN
+token=$(read_secret "$token_file" "bearer token") || exit 2
+[ "${#token}" -ge 32 ] || die "the bearer token in '$token_file' is shorter than 32 characters (make one: openssl rand -hex 32)"
+unset token
 
 if [ -n "${VAST_API_KEY_FILE:-}" ]; then
   VAST_API_KEY=$(read_secret "$VAST_API_KEY_FILE" "Vast API key") || exit 2
@@ -36,4 +37,4 @@ fi
 
 exec vast-mcp serve --transport http \
   --host "${VAST_MCP_HOST:-0.0.0.0}" --port "${VAST_MCP_PORT:-8765}" \
-  --auth-token-env VAST_MCP_HTTP_TOKEN "$@"
+  --auth-token-file "$token_file" "$@"

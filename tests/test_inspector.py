@@ -53,6 +53,8 @@ def _first_json(text: str) -> dict[str, Any]:
     return document
 
 
+RENTED = 31_000_000  # the first instance id of a seed-0 simulator: rented by the fixture below
+
 # name -> (Inspector arguments after the server command, extra server environment)
 CALLS: dict[str, tuple[list[str], dict[str, str]]] = {
     # --strict also checks schema portability: exit 6 on error-severity findings (warnings keep 0).
@@ -67,8 +69,13 @@ CALLS: dict[str, tuple[list[str], dict[str, str]]] = {
     "account": (["--method", "tools/call", "--tool-name", "get_account"], {}),
     # A client that cannot show forms, against a server that insists on them: refused, nothing done.
     "destroy_fail_closed": (
-        ["--method", "tools/call", "--tool-name", "destroy_instance", "--tool-arg", "instance_id=5"],
+        ["--method", "tools/call", "--tool-name", "destroy_instance", "--tool-arg", f"instance_id={RENTED}"],
         {"VAST_MCP_CONFIRM": "elicit"},
+    ),
+    # The same client against the default server: the first call does nothing and asks for a yes.
+    "destroy_asks_first": (
+        ["--method", "tools/call", "--tool-name", "destroy_instance", "--tool-arg", f"instance_id={RENTED}"],
+        {},
     ),
 }
 
@@ -77,7 +84,10 @@ CALLS: dict[str, tuple[list[str], dict[str, str]]] = {
 def answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Answer]]:
     home = tmp_path_factory.mktemp("inspector-home")  # the Inspector writes ~/.mcp-inspector here
     (home / ".ssh").mkdir()
-    with served_simulator() as (_sim, url):
+    with served_simulator() as (sim, url):
+        offer = next(o for o in sim.state.offers if o.rentable and o.static["disk_space"] >= 16)
+        with sim.state.lock:
+            assert sim.state.create_instance(offer.id, {"image": "img", "disk": 16}, sim.clock.now()).id == RENTED
         base_env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(home),
@@ -98,7 +108,9 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Answ
             return name, Answer(proc.returncode, _first_json(proc.stdout), proc.stdout, proc.stderr)
 
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # each call is a node + python start-up
-            yield dict(pool.map(run, CALLS))
+            done = dict(pool.map(run, CALLS))
+        assert RENTED in sim.state.instances, "no call destroyed the instance"
+        yield done
 
 
 def _ok(answer: Answer) -> dict[str, Any]:
@@ -140,11 +152,6 @@ def test_strict_reports_no_input_schema_finding(answers: dict[str, Answer]) -> N
     assert "inputSchema" not in answers["tools"].stderr, answers["tools"].stderr[-2000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the output outlines (outline_schema in tools/base.py, not this stream's) still write nullable "
-    "fields as type arrays: 19 type-union warnings on outputSchema; remove this mark when they are anyOf arms",
-)
 def test_strict_reports_zero_warnings(answers: dict[str, Answer]) -> None:
     _ok(answers["tools"])
     assert _schema_findings(answers["tools"]) == []
@@ -192,3 +199,13 @@ def test_a_client_without_forms_is_refused_when_the_server_requires_them(answers
     assert result["isError"] is True
     text = result["content"][0]["text"]
     assert "requires a human confirmation through an elicitation form" in text and "nothing was done" in text
+
+
+def test_a_client_without_forms_gets_a_question_and_a_token_before_anything_is_destroyed(
+    answers: dict[str, Answer],
+) -> None:
+    answer = answers["destroy_asks_first"]
+    result = answer.result["result"]
+    assert answer.returncode == 5 and result["isError"] is True
+    text = result["content"][0]["text"]
+    assert f"Destroy Vast instance {RENTED}" in text and 'confirm_token="ct-' in text

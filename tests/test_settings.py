@@ -51,6 +51,8 @@ def test_caps_ttl_and_state_dir_come_from_the_environment(tmp_path: Path) -> Non
         ("VAST_MCP_DEFAULT_TTL_HOURS", "-2"),
         ("VAST_MCP_DEFAULT_TTL_HOURS", "99999"),
         ("VAST_URL", "http://example.com"),
+        ("VAST_MCP_CONFIRM", "Elicit"),
+        ("VAST_MCP_CONFIRM", "yes"),
     ],
 )
 def test_a_bad_environment_value_is_a_plain_error(name: str, value: str) -> None:

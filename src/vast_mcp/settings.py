@@ -36,6 +36,14 @@ def parse_rate(value: str | None) -> tuple[int, float] | None:
     return parsed
 
 
+def _confirm_mode(value: str | None) -> ConfirmMode:
+    """``auto`` (default) or ``elicit``; anything else is refused (a typo must not fail open)."""
+    mode = (value or "auto").strip() or "auto"
+    if mode not in ("auto", "elicit"):
+        raise ValueError(f"VAST_MCP_CONFIRM={value!r}: use auto or elicit")
+    return "elicit" if mode == "elicit" else "auto"
+
+
 def _dollars(name: str, value: str | None) -> float | None:
     """A spending cap in USD from the environment: empty = none, otherwise a positive number."""
     if value is None or not value.strip():
@@ -136,7 +144,7 @@ class Settings:
         settings = cls(
             api_url=env.get("VAST_URL") or DEFAULT_API_URL,
             read_only=_flag(env.get("VAST_MCP_READ_ONLY")),
-            confirm="elicit" if env.get("VAST_MCP_CONFIRM", "").strip() == "elicit" else "auto",
+            confirm=_confirm_mode(env.get("VAST_MCP_CONFIRM")),
             rate_limit=parse_rate(env.get("VAST_MCP_RATE_LIMIT")),
             poll_interval=float(env.get("VAST_MCP_POLL_INTERVAL") or 5.0),
             max_burn=_dollars("VAST_MCP_MAX_BURN", env.get("VAST_MCP_MAX_BURN")),

@@ -89,7 +89,9 @@ def check_env(env: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
     pairs: list[tuple[str, str]] = []
     for name, value in (env or {}).items():
         if not ENV_NAME.match(name):
-            raise UserFacingError(f"env name {name!r} is not a shell identifier (letters, digits, _). Nothing was done.")
+            raise UserFacingError(
+                f"env name {name!r} is not a shell identifier (letters, digits, _). Nothing was done."
+            )
         if RESERVED_ENV.match(name):
             raise UserFacingError(f"env name {name!r} is reserved for vast-mcp or Vast itself. Nothing was done.")
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):

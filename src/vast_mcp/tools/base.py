@@ -131,7 +131,7 @@ def outline_schema(schema: dict[str, Any]) -> dict[str, Any]:
             return {"type": "object"}
         if "anyOf" in prop:
             types = sorted({outline(arm).get("type", "object") for arm in prop["anyOf"]}, key=str)
-            return {"type": types[0] if len(types) == 1 else types}
+            return {"type": types[0]} if len(types) == 1 else {"anyOf": [{"type": t} for t in types]}
         if prop.get("type") == "array":
             items = prop.get("items")
             simple = isinstance(items, dict) and "$ref" not in items and items.get("type") != "object"
