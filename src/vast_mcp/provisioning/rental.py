@@ -171,8 +171,8 @@ def resolve_options(
         host = registry_of(image)
         raise UserFacingError(
             f"{image} is private but no login for {host} is configured. Set {REGISTRY_AUTH_ENV}='{host} USER:TOKEN' "
-            f"in the server's environment, or store USER:TOKEN in the keyring (`keyring set vast-mcp registry:{host}`). "
-            "Logins are never tool arguments. Nothing was done."
+            "in the server's environment, or store USER:TOKEN in the keyring "
+            f"(`keyring set vast-mcp registry:{host}`). Logins are never tool arguments. Nothing was done."
         )
     return RentalOptions(
         interruptible=interruptible,
