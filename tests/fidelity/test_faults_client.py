@@ -485,7 +485,7 @@ async def running_endpoints(sim: Simulator, vast: VastClient, label: str) -> lis
     sim.clock.advance(31)  # boot: 10 s created + 20 s loading
     inst = await vast.instances.get(instance_id)  # this request also opens the sshd ports
     assert inst.actual_status == "running"
-    endpoints = ssh_endpoints(inst)
+    endpoints = ssh_endpoints(inst, allow_private=True)  # the simulator advertises loopback
     assert endpoints
     return endpoints
 
