@@ -18,6 +18,7 @@ from vast_mcp.vast.transport import VastHttp
 # What Vast answers (HTTP 200, success false or absent) to a start whose GPUs were re-let:
 # the start is queued and will bill whenever it happens (reference §11).
 QUEUED_TEXT = "state change queued"
+ONSTART_LIMIT = 4048  # characters Vast accepts in onstart (Vast docs)
 
 
 class CreateRequest(BaseModel):
@@ -29,7 +30,7 @@ class CreateRequest(BaseModel):
     disk: float
     label: str
     runtype: str = "ssh_direc ssh_proxy"
-    onstart: str | None = None
+    onstart: str | None = Field(default=None, max_length=ONSTART_LIMIT, description="run at container start")
     # The CLI's parse_env form: {"-p 8888:8888": "1", "HF_TOKEN": "..."}.
     env: dict[str, str] = {}
     price: float | None = Field(default=None, ge=0.001, description="the bid, $/h per machine; None = on-demand")
