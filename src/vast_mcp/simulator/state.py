@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
+import math
 import re
 import secrets
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 from .clock import SimClock
 from .errors import ApiError, invalid_args, no_such_instance
-from .inventory import LOOPBACK, Offer, build_offers, storage_hourly
+from .inventory import HOURS_PER_MONTH, LOOPBACK, Offer, build_offers, storage_hourly
 from .sshd import BannerHub
 
 
@@ -37,9 +39,11 @@ class Timings:
 
 @dataclass
 class Action:
-    kind: str  # create | start | stop | reboot | recycle
+    #: create | start | stop | reboot | recycle, or what Vast does on its own:
+    #: queued (a start waiting for GPUs) | outbid (a bid below the machine's minimum).
+    kind: str
     at: float
-    was_running: bool = False  # stop only: the container was up when asked
+    was_running: bool = False  # stop and outbid: the container was up, so it takes a while to stop
 
 
 #: How a runtype the API accepts maps to the tokens it echoes in ``image_runtype``.
@@ -51,6 +55,17 @@ _RUNTYPE_ALIASES: dict[str, tuple[str, ...]] = {
 _RUNTYPE_TOKENS = frozenset({"ssh", "ssh_proxy", "ssh_direc", "jupyter_proxy", "jupyter_direc", "args"})
 
 EXIT_MSG = "Error response from daemon: container exited with code 1"
+OCI_MSG = (
+    "OCI runtime create failed: runc create failed: unable to start container process: "
+    'exec: "/bin/sh": stat /bin/sh: no such file or directory: unknown'
+)
+#: The live answer to a start whose GPUs were re-let (reference §11).
+QUEUED_MSG = "Required resources are currently unavailable, state change queued."
+#: ``status_msg`` of an instance Vast holds stopped although it is meant to run.
+WAITING_MSGS = {
+    "queued": "Waiting for resources: " + QUEUED_MSG,
+    "outbid": "Stopped: outbid (the bid is below the machine's current minimum bid).",
+}
 
 
 def normalize_runtype(raw: Any) -> str:
@@ -93,6 +108,20 @@ def env_pairs(env: Any) -> list[list[str]]:
     raise invalid_args("env must be an object of NAME: value.")
 
 
+@dataclass(frozen=True)
+class Rate:
+    """What an instance costs from ``at`` on: GPU $/h (the bid, for a bid rental) and disk $/GB/month."""
+
+    at: float
+    gpu: float
+    storage_cost: float
+
+
+class Usage(NamedTuple):
+    hours: float
+    amount: float  # dollars
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -101,7 +130,7 @@ def _iso(ts: float) -> str:
 class Instance:
     id: int
     offer: Offer
-    dph_base: float
+    rates: list[Rate]  # oldest first; the last one applies now
     disk: float
     image: str
     label: str | None
@@ -116,9 +145,11 @@ class Instance:
     jupyter_token: str
     actions: list[Action]
     ssh_keys: list[dict[str, Any]] = field(default_factory=list)
-    fault: str | None = None  # "exit" | "unknown"
+    fault: str | None = None  # "exit" | "unknown" | "oci"
     fault_at: float = 0.0
     ssh_delay: float = 0.0
+    pending_until: float = 0.0  # actual_status reads null before this (the pending_null fault)
+    relet: bool = False  # its GPUs went to another renter while it was stopped
     destroyed_at: float | None = None
     ssh_port: int = 0  # advertised proxy port
     direct_port: int = 0
@@ -141,8 +172,12 @@ class Instance:
         return self.ssh_port + 1 if "jupyter" in self.runtype else self.ssh_port
 
     @property
+    def dph_base(self) -> float:
+        return self.rates[-1].gpu
+
+    @property
     def storage_total_cost(self) -> float:
-        return storage_hourly(self.machine["storage_cost"], self.disk)
+        return storage_hourly(self.rates[-1].storage_cost, self.disk)
 
     @property
     def dph_total(self) -> float:
@@ -151,6 +186,16 @@ class Instance:
     @property
     def intended(self) -> str:
         return "stopped" if self.actions[-1].kind == "stop" else "running"
+
+    @property
+    def waiting(self) -> bool:
+        """Meant to run, but Vast holds it stopped (a queued start, or outbid)."""
+        return self.actions[-1].kind in WAITING_MSGS
+
+    @property
+    def cur_state(self) -> str:
+        """The contract's state: whether it holds its GPUs now."""
+        return "stopped" if self.waiting or self.intended == "stopped" else "running"
 
     # -------------------------------------------------------------- lifecycle
 
@@ -184,7 +229,7 @@ class Instance:
             return "exited"  # what the real API reports for a stopped instance
         container = "running" if phase == "stopping" else phase
         if self.fault is not None and now >= self.fault_at:
-            if self.fault == "exit" and container == "running":
+            if self.fault == "oci" or (self.fault == "exit" and container == "running"):
                 return "exited"
             if self.fault == "unknown" and container in ("loading", "running", "rebooting"):
                 return "unknown"
@@ -196,19 +241,33 @@ class Instance:
         for i, action in enumerate(self.actions):
             seg_end = self.actions[i + 1].at if i + 1 < len(self.actions) else end
             seg_end = min(seg_end, end)
-            if action.kind == "stop":
-                if not action.was_running:
-                    continue
+            start = self._running_from(action, t)
+            if start is not None:
+                lo, hi = start, seg_end
+            elif action.was_running:
                 lo, hi = action.at, min(action.at + t.stop, seg_end)
             else:
-                start = self._running_from(action, t)
-                assert start is not None
-                lo, hi = start, seg_end
+                continue
             if self.fault is not None:
                 hi = min(hi, max(self.fault_at, lo))
             if hi > lo:
                 spans.append((lo, hi))
         return spans
+
+    @property
+    def exit_msg(self) -> str:
+        """Why an instance meant to run is not running."""
+        if self.waiting:
+            return WAITING_MSGS[self.actions[-1].kind]
+        return OCI_MSG if self.fault == "oci" else EXIT_MSG
+
+    def usage(self, spans: list[tuple[float, float]], lo: float, hi: float, per_hour: Callable[[Rate], float]) -> Usage:
+        """Hours of ``spans`` inside [lo, hi) and what they cost at the rates in force then."""
+        amount = 0.0
+        ends = [r.at for r in self.rates[1:]] + [math.inf]
+        for rate, until in zip(self.rates, ends, strict=True):
+            amount += _overlap(spans, max(lo, rate.at), min(hi, until)) / 3600 * per_hour(rate)
+        return Usage(_overlap(spans, lo, hi) / 3600, amount)
 
     def status_msg(self, now: float, t: Timings) -> str | None:
         status = self.status(now, t)
@@ -219,7 +278,7 @@ class Instance:
             "running": f"success, running {tag}/ssh",
             "rebooting": "Rebooting container",
             "unknown": None,
-            "exited": EXIT_MSG if self.intended == "running" else f"success, running {tag}/ssh",
+            "exited": self.exit_msg if self.intended == "running" else f"success, running {tag}/ssh",
         }.get(status)
 
 
@@ -239,6 +298,16 @@ def decode_token(token: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(400, {"success": False, "error": "invalid_token", "msg": "Invalid pagination token."})
     return value
+
+
+@dataclass(frozen=True)
+class PriceIncrease:
+    """A host's pending price increase on one instance (``pending_price_increase_id`` = ``id``)."""
+
+    id: int
+    instance_id: int
+    old: Rate
+    new: Rate  # ``at`` = when the host asked
 
 
 @dataclass
@@ -295,6 +364,8 @@ class SimState:
             fake_api_key="simfake" + secrets.token_hex(28),
         )
         self.logs: dict[str, str] = {}
+        self.price_increases: dict[int, PriceIncrease] = {}
+        self._next_increase_id = 5_000
 
     # ------------------------------------------------------------------ ports
 
@@ -350,6 +421,13 @@ class SimState:
         self.hub.stop()
 
     # -------------------------------------------------------------- instances
+
+    def instance_for_key(self, key: str) -> Instance | None:
+        """The live instance whose scoped key (``instance_api_key``) this is."""
+        for inst in self.instances.values():
+            if hmac.compare_digest(inst.instance_api_key.encode(), key.encode()):
+                return inst
+        return None
 
     def get_instance(self, instance_id: int) -> Instance:
         inst = self.instances.get(instance_id)
@@ -410,12 +488,14 @@ class SimState:
                     400,
                     {"success": False, "error": "invalid_price", "msg": "Please set a bid price >= 0.001."},
                 )
+            if price < offer.min_bid and cancel_unavail:  # it could not start now
+                raise self.no_such_ask(offer_id, cancel_unavail)
         onstart = body.get("onstart")
         args = body.get("args")
         inst = Instance(
             id=self._next_instance_id,
             offer=offer,
-            dph_base=offer.dph_base if price is None else price,
+            rates=[Rate(now, offer.dph_base if price is None else price, offer.static["storage_cost"])],
             disk=disk,
             image=image.strip(),
             label=label,
@@ -435,35 +515,151 @@ class SimState:
         self._next_instance_id += 1
         offer.rented = True
         self.instances[inst.id] = inst
+        self._reconcile(inst, now)  # a bid below the minimum is outbid at once
         if self.serving:
             self._ensure_ports(inst)
         return inst
 
     def apply_instance_fault(self, inst: Instance, kind: str, params: dict[str, Any], now: float) -> None:
         if kind == "slow_ssh":
-            inst.ssh_delay = float(params.get("seconds", 5.0))
+            inst.ssh_delay = float(params["seconds"])
+        elif kind == "pending_null":
+            inst.pending_until = inst.created_at + float(params["seconds"])
+        elif kind == "oci_failure":  # dies halfway through loading the image
+            inst.fault = "oci"
+            inst.fault_at = now + self.timings.created + self.timings.loading / 2
         else:
             inst.fault = "exit" if kind == "instance_exit" else "unknown"
             inst.fault_at = now
 
-    def set_state(self, inst: Instance, state: str, now: float) -> None:
-        if state == "running":
-            if inst.intended == "running":
-                return
-            inst.actions.append(Action("start", now))
-        else:
-            if inst.intended == "stopped":
-                return
+    def _hold(self, inst: Instance) -> str | None:
+        """Why Vast cannot run the instance now: ``queued`` (GPUs re-let), ``outbid``, or None."""
+        if inst.relet:
+            return "queued"
+        if inst.is_bid and inst.dph_base < inst.offer.min_bid:
+            return "outbid"
+        return None
+
+    def _reconcile(self, inst: Instance, now: float) -> None:
+        """Vast's side: stop an instance meant to run that it must hold, start one it no longer must."""
+        if inst.intended != "running":
+            return
+        hold = self._hold(inst)
+        if hold is not None and not inst.waiting:
             up = inst.status(now, self.timings) == "running"
-            inst.actions.append(Action("stop", now, was_running=up))
+            inst.actions.append(Action(hold, now, was_running=up))
+        elif hold is None and inst.waiting:
+            inst.actions.append(Action("start", now))
+
+    def set_state(self, inst: Instance, state: str, now: float) -> bool:
+        """Apply a state change; False when a start is queued (resources unavailable)."""
+        if state == "stopped":
+            if inst.intended != "stopped":
+                up = inst.status(now, self.timings) == "running"
+                inst.actions.append(Action("stop", now, was_running=up))
+            return True
+        hold = self._hold(inst)
+        if hold is not None:
+            if not inst.waiting:
+                inst.actions.append(Action(hold, now))
+            return False
+        if inst.cur_state != "running":
+            inst.actions.append(Action("start", now))
+        return True
+
+    def relet(self, inst: Instance, now: float) -> None:
+        """Another renter takes the GPUs of a stopped instance: a start is queued until :meth:`free`."""
+        if inst.cur_state != "stopped":
+            raise ValueError(f"instance {inst.id} holds its GPUs ({inst.cur_state}); stop it first")
+        inst.relet = True
+
+    def free(self, inst: Instance, now: float) -> None:
+        """The GPUs are free again: a queued start happens now."""
+        inst.relet = False
+        self._reconcile(inst, now)
+
+    def set_min_bid(self, inst: Instance, price: float, now: float) -> None:
+        """The instance's machine's minimum bid moves: a bid below it is outbid, one at or above it runs."""
+        if price < 0:
+            raise ValueError("a minimum bid is >= 0")
+        inst.offer.min_bid = price
+        self._reconcile(inst, now)
+
+    def change_bid(self, inst: Instance, price: float, now: float) -> None:
+        """``PUT bid_price``: the new bid applies from now; an outbid instance at or above the minimum runs."""
+        if not inst.is_bid:
+            raise invalid_args(f"Instance {inst.id} is on-demand; only an interruptible (bid) instance has a bid.")
+        inst.rates.append(Rate(now, price, inst.rates[-1].storage_cost))
+        self._reconcile(inst, now)
+
+    # --------------------------------------------------------- price increases
+
+    def raise_price(self, inst: Instance, factor: float, now: float) -> int:
+        """The host raises the instance's GPU and disk prices by ``factor``: a pending increase.
+
+        It replaces any earlier pending row for the instance (that one turns stale).
+        """
+        if inst.is_bid:
+            raise ValueError(f"instance {inst.id} is a bid rental: its price is its bid (see set_min_bid)")
+        if factor <= 1:
+            raise ValueError("a price increase needs a factor > 1")
+        self._drop_price_increases(inst.id)
+        old = inst.rates[-1]
+        row = PriceIncrease(
+            self._next_increase_id, inst.id, old, Rate(now, old.gpu * factor, old.storage_cost * factor)
+        )
+        self._next_increase_id += 1
+        self.price_increases[row.id] = row
+        return row.id
+
+    def _drop_price_increases(self, instance_id: int) -> None:
+        for row in [r for r in self.price_increases.values() if r.instance_id == instance_id]:
+            del self.price_increases[row.id]
+
+    def settle_price_increase(self, increase_id: int, accept: bool, now: float) -> PriceIncrease:
+        """Accept (the new prices apply from now) or reject (the old ones stay) a pending increase."""
+        row = self.price_increases.pop(increase_id, None)
+        if row is None:
+            raise ApiError(404, {"success": False, "error": "no_pending_price_increase"})
+        if accept:
+            self.instances[row.instance_id].rates.append(replace(row.new, at=now))
+        return row
+
+    def price_increase_view(self, row: PriceIncrease) -> dict[str, Any]:
+        inst = self.instances[row.instance_id]
+        m = inst.machine
+        per_second = {
+            f"{age}_{name}": cost / 3600
+            for age, rate in (("old", row.old), ("new", row.new))
+            for name, cost in (
+                ("gpu_costpersec", rate.gpu),
+                ("disk_ram_costpersec", storage_hourly(rate.storage_cost, inst.disk)),
+            )
+        }
+        return {
+            "pending_price_increase_id": row.id,
+            "contract_id": row.instance_id,
+            "host_id": m["host_id"],
+            **per_second,
+            "old_bwu_cost": m["inet_up_cost"],
+            "new_bwu_cost": m["inet_up_cost"],
+            "old_bwd_cost": m["inet_down_cost"],
+            "new_bwd_cost": m["inet_down_cost"],
+            "old_platform_fee": 0.0,
+            "new_platform_fee": 0.0,
+            "contract_end_date": m["end_date"],
+            "ask_end_date": m["end_date"],
+            "created_at": row.new.at,
+        }
 
     def reboot(self, inst: Instance, now: float, kind: str = "reboot") -> None:
-        if inst.intended != "running":
+        if inst.cur_state != "running":
             raise invalid_args(f"Instance {inst.id} is stopped; start it instead of rebooting it.")
         inst.actions.append(Action(kind, now))
 
     def destroy(self, inst: Instance, now: float) -> None:
         inst.destroyed_at = now
+        self._drop_price_increases(inst.id)
         del self.instances[inst.id]
         self.destroyed[inst.id] = inst
         inst.offer.rented = False
@@ -477,6 +673,7 @@ class SimState:
         status = inst.status(now, t)
         up = status == "running"
         intended = inst.intended
+        gpu_now = inst.dph_base if inst.cur_state == "running" else 0
         running_since = inst._running_from(inst.actions[-1], t)
         dph_total = inst.dph_total
         stc = inst.storage_total_cost
@@ -485,15 +682,16 @@ class SimState:
             ports["22/tcp"] = [{"HostIp": "0.0.0.0", "HostPort": str(inst.direct_port)}]
         disk_usage = min(inst.disk, 2.5) if inst.phase(now, t) != "created" else 0.0
         current = {
-            "gpuCostPerHour": inst.dph_base if intended == "running" else 0,
+            "gpuCostPerHour": gpu_now,
             "diskHour": stc,
             "slaPremiumPerHour": 0,
-            "totalHour": (inst.dph_base if intended == "running" else 0) + stc,
+            "totalHour": gpu_now + stc,
             "discountTotalHour": 0,
-            "discountedTotalPerHour": (inst.dph_base if intended == "running" else 0) + stc,
+            "discountedTotalPerHour": gpu_now + stc,
         }
+        pending = now < inst.pending_until
         return {
-            "actual_status": status,
+            "actual_status": None if pending else status,
             "bundle_id": m["bundle_id"],
             "bw_nvlink": m["bw_nvlink"],
             "client_run_time": 1.1,
@@ -508,7 +706,7 @@ class SimState:
             "credit_discount": None,
             "credit_discount_max": m["credit_discount_max"],
             "cuda_max_good": m["cuda_max_good"],
-            "cur_state": intended,
+            "cur_state": inst.cur_state,
             "direct_port_count": m["direct_port_count"],
             "direct_port_end": inst.direct_port if inst.direct else -1,
             "direct_port_start": inst.direct_port if inst.direct else -1,
@@ -565,7 +763,7 @@ class SimState:
             "machine_id": m["machine_id"],
             "mem_limit": m["cpu_ram"] / 1000.0,
             "mem_usage": 0.85 if up else 0.0,
-            "min_bid": inst.offer.dph_base * inst.offer.min_bid_ratio,
+            "min_bid": inst.offer.min_bid,
             "mobo_name": m["mobo_name"],
             "next_state": intended,
             "num_gpus": m["num_gpus"],
@@ -592,8 +790,8 @@ class SimState:
             "ssh_port": inst.ssh_port,
             "start_date": inst.created_at,
             "static_ip": m["static_ip"],
-            "status_msg": inst.status_msg(now, t),
-            "storage_cost": m["storage_cost"],
+            "status_msg": None if pending else inst.status_msg(now, t),
+            "storage_cost": inst.rates[-1].storage_cost,
             "storage_total_cost": stc,
             "target_reliability": 0.0,
             "template_hash_id": inst.template_hash_id,
@@ -628,7 +826,7 @@ class SimState:
                 if action.kind == "create":
                     events.append((action.at + t.created, f"Pulling image {inst.image}"))
                     events.append((action.at + t.created + 1, f"Status: Downloaded newer image for {inst.image}"))
-                elif action.kind == "stop":
+                elif action.kind in ("stop", "outbid"):
                     events.append((action.at, "Stopping container"))
                 elif action.kind == "reboot":
                     events.append((action.at, "Restarting container"))
@@ -641,6 +839,8 @@ class SimState:
             if inst.fault == "exit":
                 first_up = min((s for s, _ in inst.running_intervals(now + 1e9, t)), default=inst.fault_at)
                 events.append((max(inst.fault_at, first_up), EXIT_MSG))
+            elif inst.fault == "oci":
+                events.append((inst.fault_at, OCI_MSG))
         events.sort(key=lambda e: e[0])
         return [f"{_iso(ts)} {text}" for ts, text in events if ts <= now]
 
@@ -697,18 +897,18 @@ class SimState:
 
     # ---------------------------------------------------------------- billing
 
-    def _charge_parts(self, inst: Instance, lo: float, hi: float, now: float) -> tuple[float, float]:
-        """(GPU seconds, disk seconds) of ``inst`` inside [lo, hi)."""
+    def _charge_parts(self, inst: Instance, lo: float, hi: float, now: float) -> tuple[Usage, Usage]:
+        """(GPU, disk) use of ``inst`` inside [lo, hi): GPU while the container runs, disk while it exists."""
         end = inst.destroyed_at if inst.destroyed_at is not None else now
-        gpu = _overlap(inst.running_intervals(end, self.timings), lo, hi)
-        disk = _overlap([(inst.created_at, end)], lo, hi)
+        gpu = inst.usage(inst.running_intervals(end, self.timings), lo, hi, lambda r: r.gpu)
+        disk = inst.usage([(inst.created_at, end)], lo, hi, lambda r: storage_hourly(r.storage_cost, inst.disk))
         return gpu, disk
 
     def total_spent(self, now: float) -> float:
         total = 0.0
         for inst in [*self.instances.values(), *self.destroyed.values()]:
             gpu, disk = self._charge_parts(inst, inst.created_at, now, now)
-            total += gpu / 3600 * inst.dph_base + disk / 3600 * inst.storage_total_cost
+            total += gpu.amount + disk.amount
         return total
 
     def charges(self, lo: float, hi: float, now: float) -> list[dict[str, Any]]:
@@ -720,10 +920,10 @@ class SimState:
             start, stop = max(lo, inst.created_at), min(hi, end)
             if stop <= start:
                 continue
-            gpu_s, disk_s = self._charge_parts(inst, lo, hi, now)
-            gpu_h, disk_h = gpu_s / 3600, disk_s / 3600
-            gpu_amount = gpu_h * inst.dph_base
-            disk_amount = disk_h * inst.storage_total_cost
+            gpu, disk = self._charge_parts(inst, lo, hi, now)
+            # The rate an item shows is its average when a price changed inside the range.
+            gpu_rate = gpu.amount / gpu.hours if gpu.hours else inst.dph_base
+            disk_rate = disk.amount / disk.hours if disk.hours else inst.storage_total_cost
             m = inst.machine
             item_common: dict[str, Any] = {"start": start, "end": stop, "source": None, "items": []}
             results.append(
@@ -733,7 +933,7 @@ class SimState:
                     "type": "instance",
                     "source": f"instance-{inst.id}",
                     "description": f"Instance {inst.id}: {m['num_gpus']}x {m['gpu_name']}",
-                    "amount": gpu_amount + disk_amount,
+                    "amount": gpu.amount + disk.amount,
                     "metadata": {
                         "template_id": None,
                         "label": inst.label,
@@ -744,20 +944,21 @@ class SimState:
                         {
                             **item_common,
                             "type": "gpu",
-                            "description": f"{gpu_h:.3f} hours at ${inst.dph_base:.3f}/hour",
-                            "amount": gpu_amount,
-                            "quantity": gpu_h,
-                            "rate": inst.dph_base,
+                            "description": f"{gpu.hours:.3f} hours at ${gpu_rate:.3f}/hour",
+                            "amount": gpu.amount,
+                            "quantity": gpu.hours,
+                            "rate": gpu_rate,
                         },
                         {
                             **item_common,
                             "type": "disk",
                             "description": (
-                                f"{inst.disk:g} GB for {disk_h:.3f} hours at ${m['storage_cost']:.3f}/GB/month"
+                                f"{inst.disk:g} GB for {disk.hours:.3f} hours at "
+                                f"${disk_rate * HOURS_PER_MONTH / inst.disk:.3f}/GB/month"
                             ),
-                            "amount": disk_amount,
-                            "quantity": disk_h,
-                            "rate": inst.storage_total_cost,
+                            "amount": disk.amount,
+                            "quantity": disk.hours,
+                            "rate": disk_rate,
                         },
                     ],
                 }
@@ -765,8 +966,15 @@ class SimState:
         return results
 
     def invoices(self) -> list[dict[str, Any]]:
-        """The account's payments: one credit top-up when the account was opened."""
+        """The account's payments: a card top-up when the account was opened, a transfer a month later.
+
+        Together they make the initial credit. Amounts carry the API's sign: the official
+        CLI flips every type but transfer/payout for display, so a credit purchase is
+        negative on the wire while a transfer received is positive (reference §11).
+        """
         acct = self.account
+        transfer = round(acct.initial_credit * 0.2, 2)
+        invoice_id = 9_100_000 + acct.user_id % 1000 * 10
         return [
             {
                 "start": acct.created_at,
@@ -774,10 +982,20 @@ class SimState:
                 "type": "credit",
                 "source": "stripe",
                 "description": "Credit purchase (card ending 4242)",
-                "amount": acct.initial_credit,
-                "metadata": {"invoice_id": 9_100_000 + acct.user_id % 1000, "service": "stripe_payments"},
+                "amount": -(acct.initial_credit - transfer),
+                "metadata": {"invoice_id": invoice_id, "service": "stripe_payments"},
                 "items": [],
-            }
+            },
+            {
+                "start": acct.created_at + 30 * 86400,
+                "end": None,
+                "type": "transfer",
+                "source": "transfer",
+                "description": f"Transfer from user {acct.user_id + 1}",
+                "amount": transfer,
+                "metadata": {"invoice_id": invoice_id + 1, "service": "transfer"},
+                "items": [],
+            },
         ]
 
     def user_view(self, now: float) -> dict[str, Any]:
@@ -853,6 +1071,7 @@ class SimState:
                         "label": i.label,
                         "actual_status": i.status(now, self.timings),
                         "intended_status": i.intended,
+                        "cur_state": i.cur_state,
                         "ssh_port": i.ssh_port,
                         "direct_port": i.direct_port or None,
                         "ssh_keys": [k["public_key"] for k in i.ssh_keys],
