@@ -512,6 +512,7 @@ ROWS: dict[str, list[str]] = {
     ],
     "parse_env": [
         f"{HERE}::test_env_and_ports_travel_in_the_cli_parse_env_form",
+        f"{SIM}::test_sim_env_and_onstart_travel_in_the_cli_form",
         f"{SIM}::test_sim_ports_from_env_read_as_mapped_ports",
     ],
     "redirect between hosts": [
