@@ -163,6 +163,8 @@ class VastHttp:
     key_problem: str | None = None  # why a configured key could not be used, for the "no key" error
     oddities: deque[Oddity] = field(default_factory=lambda: deque(maxlen=200))  # what answers held unexpectedly
     strict: bool = False  # also note fields a model reads that an answer lacks (`vast-mcp doctor`)
+    # httpx event hooks on every exchange, redirect hops included (`vast-mcp doctor` guards and records)
+    event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None
     _client: httpx.AsyncClient | None = None
     _open: bool = False
 
@@ -188,7 +190,8 @@ class VastHttp:
                 timeout=self._timeout(),
                 transport=self.transport,
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-                follow_redirects=False,  # a redirect must never carry the key elsewhere
+                follow_redirects=False,  # followed here, only where the key may go (see _send_once)
+                event_hooks=dict(self.event_hooks or {}),
             )
         return self._client
 
