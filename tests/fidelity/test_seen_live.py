@@ -101,6 +101,13 @@ async def test_queued_start_is_cancelled_by_stopping_and_a_plain_start_is_done()
     assert [json.loads(r.content) for r in fake.requests] == [{"state": "stopped"}, {"state": "running"}]
 
 
+async def test_waiting_on_a_queued_start_fails_fast_and_says_it_will_bill() -> None:
+    queued = running(actual_status="exited", cur_state="stopped", status_msg=QUEUED_MSG)
+    outcome = await wait_running(queued, running())
+    assert not outcome.reached and outcome.polls == 1
+    assert "queued" in outcome.failure and "bill" in outcome.failure and "stop it to cancel" in outcome.failure
+
+
 # -- 404 auth_error on the v1 list ------------------------------------------------------------------
 
 
@@ -385,8 +392,11 @@ async def test_interruptible_search_bid_create_change_bid_and_outbid() -> None:
     assert create["price"] == cheapest.min_bid
     assert (fake.requests[2].url.path, change) == ("/api/v0/instances/bid_price/5/", {"client_id": "me", "price": 0.35})
     assert len(fake.requests) == 3  # a bad bid sends nothing
-    outbid = Instance.model_validate(recorded_instance(is_bid=True, intended_status="running"))
+    outbid_record = recorded_instance(is_bid=True, intended_status="running")
+    outbid = Instance.model_validate(outbid_record)
     assert outbid.outbid and outbid.min_bid == pytest.approx(0.06666666666666667)
+    waited = await wait_running(outbid_record)
+    assert not waited.reached and waited.polls == 1 and "outbid" in waited.failure and "$0.0667/h" in waited.failure
     with pytest.raises(ValidationError):
         CreateRequest(image="i", disk=8, label="l", price=0)
 
@@ -459,6 +469,7 @@ ROWS: dict[str, list[str]] = {
     "state change queued": [
         f"{HERE}::test_queued_start_reads_as_queued_not_as_a_rejection",
         f"{HERE}::test_queued_start_is_cancelled_by_stopping_and_a_plain_start_is_done",
+        f"{HERE}::test_waiting_on_a_queued_start_fails_fast_and_says_it_will_bill",
         f"{SIM}::test_sim_relet_gpus_make_a_start_queued_and_a_stop_cancels_it",
     ],
     "wrong or revoked key": [

@@ -84,6 +84,8 @@ async def test_sim_relet_gpus_make_a_start_queued_and_a_stop_cancels_it(sim: Sim
     assert await vast.instances.set_state(iid, "running") == "queued"
     queued = await vast.instances.get(iid)
     assert (queued.intended_status, queued.cur_state) == ("running", "stopped")
+    waited = await wait_running(sim, vast, iid)
+    assert not waited.reached and "queued" in waited.failure  # type: ignore[attr-defined]
     assert await vast.instances.set_state(iid, "stopped") == "done"  # cancels the queued start
     sim.free(iid)
     sim.clock.advance(60)

@@ -109,6 +109,12 @@ def _running_failure(
     status = inst.actual_status
     if inst.intended_status == "stopped":
         return "the instance is meant to be stopped (start it first)"
+    if inst.intended_status == "running" and inst.cur_state == "stopped":
+        # Vast holds no GPUs for it: it will not run until Vast does, and then it bills.
+        if inst.outbid:
+            bid = f" (now ${inst.min_bid:.4f}/h)" if inst.min_bid is not None else ""
+            return f"outbid: its bid is below the machine's minimum{bid}; raise the bid, or stop it"
+        return "its start is queued until the host's GPUs are free; it will bill from then on (stop it to cancel)"
     message = (inst.status_msg or "").lower()
     if FATAL_STATUS_TEXT in message or (status == "loading" and any(w in message for w in FATAL_WHILE_LOADING)):
         return f"the instance cannot start: {untrusted(inst.status_msg, 300)}"
