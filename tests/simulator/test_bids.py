@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -11,24 +10,9 @@ import pytest
 from vast_mcp.simulator import Simulator
 
 from .conftest import CheapOffer, MakeInstance
-from .simutil import BOOT_SECONDS, refuses, search, show, ssh_ports
+from .simutil import BOOT_SECONDS, QUEUED, charge_items, log_text, refuses, search, show, ssh_ports, state_of
 
-QUEUED = {"success": False, "msg": "Required resources are currently unavailable, state change queued."}
 HOUR = 3600
-
-
-def state_of(api: httpx.Client, iid: int) -> tuple[str | None, str, str]:
-    row = show(api, iid)
-    assert row is not None
-    return row["actual_status"], row["intended_status"], row["cur_state"]
-
-
-def items(api: httpx.Client, sim: Simulator, iid: int) -> dict[str, dict[str, Any]]:
-    now = int(sim.clock.now())
-    window = json.dumps({"day": {"gte": now - 86400, "lte": now}})
-    results = api.get("/api/v0/charges/", params={"select_filters": window}).json()["results"]
-    charge = next(r for r in results if r["source"] == f"instance-{iid}")
-    return {i["type"]: i for i in charge["items"]}
 
 
 def bid_offer(api: httpx.Client) -> dict[str, Any]:
@@ -60,7 +44,7 @@ def test_a_bid_rental_runs_and_bills_at_the_bid(sim: Simulator, api: httpx.Clien
     sim.clock.advance(BOOT_SECONDS)
     assert state_of(api, iid) == ("running", "running", "running")
     sim.clock.advance(HOUR)
-    assert items(api, sim, iid)["gpu"]["amount"] == pytest.approx(bid)
+    assert charge_items(api, sim, iid)["gpu"]["amount"] == pytest.approx(bid)
     on_demand = make_instance()
     od_row = show(api, on_demand)
     assert od_row is not None and od_row["is_bid"] is False
@@ -78,7 +62,7 @@ def test_a_bid_below_the_minimum_at_create(sim: Simulator, api: httpx.Client, ma
     assert state_of(api, iid) == ("exited", "running", "stopped")
     sim.clock.advance(HOUR)
     assert state_of(api, iid) == ("exited", "running", "stopped")
-    billed = items(api, sim, iid)
+    billed = charge_items(api, sim, iid)
     assert billed["gpu"]["amount"] == 0 and billed["disk"]["amount"] > 0
 
 
@@ -102,9 +86,9 @@ def test_outbid_stops_it_and_a_higher_bid_resumes_it(
     assert row is not None and "outbid" in row["status_msg"] and row["instance"]["gpuCostPerHour"] == 0
     assert refuses(direct) and refuses(proxy)
     # GPU billing stopped with the container; storage goes on.
-    before = items(api, sim, iid)
+    before = charge_items(api, sim, iid)
     sim.clock.advance(HOUR)
-    after = items(api, sim, iid)
+    after = charge_items(api, sim, iid)
     assert after["gpu"]["amount"] == pytest.approx(before["gpu"]["amount"])
     assert after["gpu"]["amount"] == pytest.approx(bid * (HOUR + 5) / HOUR)
     assert after["disk"]["amount"] > before["disk"]["amount"]
@@ -123,12 +107,10 @@ def test_outbid_stops_it_and_a_higher_bid_resumes_it(
     assert state_of(api, iid) == ("loading", "running", "running")
     sim.clock.advance(10)
     assert state_of(api, iid) == ("running", "running", "running")
-    gpu_before = items(api, sim, iid)["gpu"]["amount"]
+    gpu_before = charge_items(api, sim, iid)["gpu"]["amount"]
     sim.clock.advance(HOUR)
-    assert items(api, sim, iid)["gpu"]["amount"] == pytest.approx(gpu_before + new_bid)
-    text = httpx.get(
-        api.put(f"/api/v0/instances/request_logs/{iid}/", json={}).json()["result_url"], trust_env=False
-    ).text
+    assert charge_items(api, sim, iid)["gpu"]["amount"] == pytest.approx(gpu_before + new_bid)
+    text = log_text(api, iid)
     assert text.count("Stopping container") == 1 and text.count("Starting container") == 2
 
 
@@ -201,7 +183,7 @@ def test_a_price_increase_is_pending_until_accepted(
     assert row["contract_end_date"] == pytest.approx(row0["end_date"]) and row["created_at"] == sim.clock.now()
     # Pending: nothing changes yet.
     sim.clock.advance(HOUR)
-    assert items(api, sim, iid)["gpu"]["amount"] == pytest.approx(gpu)
+    assert charge_items(api, sim, iid)["gpu"]["amount"] == pytest.approx(gpu)
     r = api.put("/api/v0/instances/accept-price-increase/", json={"pending_price_increase_id": pid})
     assert r.status_code == 200
     assert r.json() == {"success": True, "pending_price_increase_id": pid, "contract_id": iid}
@@ -210,7 +192,7 @@ def test_a_price_increase_is_pending_until_accepted(
     assert row1 is not None
     assert row1["dph_base"] == pytest.approx(1.5 * gpu) and row1["storage_total_cost"] == pytest.approx(1.5 * disk)
     sim.clock.advance(HOUR)  # the new price from the accept on, the old one before
-    billed = items(api, sim, iid)
+    billed = charge_items(api, sim, iid)
     assert billed["gpu"]["amount"] == pytest.approx(gpu + 1.5 * gpu)
     assert billed["disk"]["amount"] == pytest.approx(disk * (BOOT_SECONDS + HOUR) / HOUR + 1.5 * disk)
     assert billed["gpu"]["rate"] == pytest.approx(1.25 * gpu)  # the average over the range
@@ -233,7 +215,7 @@ def test_a_rejected_price_increase_keeps_the_old_price(
     sim.clock.advance(HOUR)
     row = show(api, iid)
     assert row is not None and row["dph_base"] == row0["dph_base"] and row["actual_status"] == "running"
-    assert items(api, sim, iid)["gpu"]["amount"] == pytest.approx(row0["dph_base"])
+    assert charge_items(api, sim, iid)["gpu"]["amount"] == pytest.approx(row0["dph_base"])
     r = api.put("/api/v0/instances/reject-price-increase/", json={"pending_price_increase_id": pid})
     assert r.status_code == 404 and r.json()["error"] == "no_pending_price_increase"
 

@@ -8,6 +8,7 @@ time passing is the sshd ports (see ``sync_listeners``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -43,7 +44,7 @@ class Action:
     #: queued (a start waiting for GPUs) | outbid (a bid below the machine's minimum).
     kind: str
     at: float
-    was_running: bool = False  # stop and outbid: the container was up, so it takes a while to stop
+    was_running: bool = False  # stop, outbid, queued: the container was up, so it takes a while to stop
 
 
 #: How a runtype the API accepts maps to the tokens it echoes in ``image_runtype``.
@@ -122,6 +123,35 @@ class Usage(NamedTuple):
     amount: float  # dollars
 
 
+_PORT_SPEC = re.compile(r"(?:(\d+):)?(\d+)(?:/(tcp|udp))?")
+
+
+def published_ports(pairs: list[list[str]]) -> list[str]:
+    """Container ports (``"8888/tcp"``) the ``-p [HOST:]PORT[/PROTO]`` entries of ``extra_env`` publish.
+
+    Vast picks the host port itself, so the HOST part only has to be valid.
+    """
+    ports: list[str] = []
+    for key, _value in pairs:
+        if not key.startswith("-p "):
+            continue
+        m = _PORT_SPEC.fullmatch(key[3:].strip())
+        if m is None or not all(1 <= int(n) <= 65535 for n in m.group(1, 2) if n is not None):
+            raise invalid_args(f"Invalid port mapping {key!r}: use -p [HOST:]PORT[/tcp|/udp], ports 1 to 65535.")
+        port = f"{int(m.group(2))}/{m.group(3) or 'tcp'}"
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+_ENV_REF = re.compile(r"\$(?:\{([A-Za-z_]\w*)\}|([A-Za-z_]\w*))")
+
+
+def expand_env(text: str, env: dict[str, str]) -> str:
+    """``$NAME`` and ``${NAME}`` replaced by ``env``'s value; names it lacks stay as written."""
+    return _ENV_REF.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), text)
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -153,10 +183,18 @@ class Instance:
     destroyed_at: float | None = None
     ssh_port: int = 0  # advertised proxy port
     direct_port: int = 0
+    published: list[str] = field(default_factory=list)  # container ports from -p env entries: "8888/tcp"
+    host_ports: dict[str, int] = field(default_factory=dict)  # their loopback host ports
+    image_login: str | None = None  # "-u USER -p TOKEN HOST": stored, never shown
 
     @property
     def machine(self) -> dict[str, Any]:
         return self.offer.static
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The container's environment variables (``extra_env`` without the docker options)."""
+        return {k: v for k, v in self.extra_env if not k.startswith("-")}
 
     @property
     def direct(self) -> bool:
@@ -384,16 +422,22 @@ class SimState:
                     inst.ssh_port = hub.reserve_pair() if "jupyter" in inst.runtype else hub.reserve()
         elif not inst.ssh_port:
             inst.ssh_port = hub.reserve()
-        if inst.direct and not (inst.direct_port and hub.reserved(inst.direct_port)):
-            try:
-                if not inst.direct_port:
-                    raise OSError
-                hub.reserve(inst.direct_port)
-            except OSError:
-                inst.direct_port = hub.reserve()
+        if inst.direct:
+            inst.direct_port = self._keep(inst.direct_port)
+        if inst.machine["direct_port_count"] > 0:  # -p ports need host ports, like direct SSH
+            inst.host_ports = {p: self._keep(inst.host_ports.get(p, 0)) for p in inst.published}
+
+    def _keep(self, port: int) -> int:
+        """``port`` reserved (again, after a restart of serving) when it can be, else a new one."""
+        if port:
+            if self.hub.reserved(port):
+                return port
+            with contextlib.suppress(OSError):
+                return self.hub.reserve(port)
+        return self.hub.reserve()
 
     def _release_ports(self, inst: Instance) -> None:
-        for port in {inst.ssh_port, inst.proxy_listen_port, inst.direct_port} - {0}:
+        for port in {inst.ssh_port, inst.proxy_listen_port, inst.direct_port, *inst.host_ports.values()} - {0}:
             self.hub.release(port)
 
     def sync_listeners(self, now: float | None = None) -> None:
@@ -490,6 +534,10 @@ class SimState:
                 )
             if price < offer.min_bid and cancel_unavail:  # it could not start now
                 raise self.no_such_ask(offer_id, cancel_unavail)
+        image_login = body.get("image_login")
+        if image_login is not None and not isinstance(image_login, str):
+            raise invalid_args("image_login must be a string: -u USER -p TOKEN HOST.")
+        extra_env = env_pairs(body.get("env"))
         onstart = body.get("onstart")
         args = body.get("args")
         inst = Instance(
@@ -500,7 +548,7 @@ class SimState:
             image=image.strip(),
             label=label,
             runtype=normalize_runtype(body.get("runtype")),
-            extra_env=env_pairs(body.get("env")),
+            extra_env=extra_env,
             onstart=onstart if isinstance(onstart, str) else None,
             image_args=[str(a) for a in args] if isinstance(args, list) else [],
             template_hash_id=body.get("template_hash_id") if isinstance(body.get("template_hash_id"), str) else None,
@@ -511,6 +559,8 @@ class SimState:
             actions=[Action("create", now)],
             # Docs: the account's keys are installed on new instances.
             ssh_keys=[{"id": k["id"], "public_key": k["public_key"]} for k in self.account.ssh_keys],
+            published=published_ports(extra_env),
+            image_login=image_login,
         )
         self._next_instance_id += 1
         offer.rented = True
@@ -546,22 +596,24 @@ class SimState:
             return
         hold = self._hold(inst)
         if hold is not None and not inst.waiting:
-            up = inst.status(now, self.timings) == "running"
-            inst.actions.append(Action(hold, now, was_running=up))
+            self._halt(inst, hold, now)
         elif hold is None and inst.waiting:
             inst.actions.append(Action("start", now))
+
+    def _halt(self, inst: Instance, kind: str, now: float) -> None:
+        """Record a stop, outbid or queued start (a running container takes ``Timings.stop`` to stop)."""
+        inst.actions.append(Action(kind, now, was_running=inst.status(now, self.timings) == "running"))
 
     def set_state(self, inst: Instance, state: str, now: float) -> bool:
         """Apply a state change; False when a start is queued (resources unavailable)."""
         if state == "stopped":
             if inst.intended != "stopped":
-                up = inst.status(now, self.timings) == "running"
-                inst.actions.append(Action("stop", now, was_running=up))
+                self._halt(inst, "stop", now)
             return True
         hold = self._hold(inst)
         if hold is not None:
             if not inst.waiting:
-                inst.actions.append(Action(hold, now))
+                self._halt(inst, hold, now)
             return False
         if inst.cur_state != "running":
             inst.actions.append(Action("start", now))
@@ -677,7 +729,7 @@ class SimState:
         running_since = inst._running_from(inst.actions[-1], t)
         dph_total = inst.dph_total
         stc = inst.storage_total_cost
-        ports: dict[str, Any] = {}
+        ports: dict[str, Any] = {p: [{"HostIp": "0.0.0.0", "HostPort": str(n)}] for p, n in inst.host_ports.items()}
         if inst.direct and inst.direct_port:
             ports["22/tcp"] = [{"HostIp": "0.0.0.0", "HostPort": str(inst.direct_port)}]
         disk_usage = min(inst.disk, 2.5) if inst.phase(now, t) != "created" else 0.0
@@ -814,6 +866,12 @@ class SimState:
     # ------------------------------------------------------------------- logs
 
     def log_lines(self, inst: Instance, now: float, daemon: bool) -> list[str]:
+        """The container log (or the host daemon's) up to ``now``.
+
+        Each start shows the onstart script's first line as ``onstart: <line>`` with the
+        instance's env expanded in it (``echo $HF_TOKEN`` shows the token's value), the way
+        a shell tracing its commands would; a registry login shows only "Login Succeeded".
+        """
         t = self.timings
         m = inst.machine
         events: list[tuple[float, str]] = []
@@ -824,6 +882,8 @@ class SimState:
         else:
             for action in inst.actions:
                 if action.kind == "create":
+                    if inst.image_login is not None:
+                        events.append((action.at + t.created, "Login Succeeded"))
                     events.append((action.at + t.created, f"Pulling image {inst.image}"))
                     events.append((action.at + t.created + 1, f"Status: Downloaded newer image for {inst.image}"))
                 elif action.kind in ("stop", "outbid"):
@@ -835,7 +895,7 @@ class SimState:
                     events.append((up_at, "Starting container"))
                     events.append((up_at, "sshd: Server listening on 0.0.0.0 port 22."))
                     if inst.onstart:
-                        events.append((up_at, f"onstart: {inst.onstart.splitlines()[0]}"))
+                        events.append((up_at, f"onstart: {expand_env(inst.onstart.splitlines()[0], inst.env)}"))
             if inst.fault == "exit":
                 first_up = min((s for s, _ in inst.running_intervals(now + 1e9, t)), default=inst.fault_at)
                 events.append((max(inst.fault_at, first_up), EXIT_MSG))
