@@ -240,7 +240,6 @@ async def test_sim_env_and_onstart_travel_in_the_cli_form(sim: Simulator, vast: 
     assert [e.kind for e in ssh_endpoints(inst, allow_private=True)] == ["direct", "proxy"]
 
 
-@pytest.mark.xfail(strict=True, reason="pending: the simulator does not yet publish -p env entries as ports (ROUND2)")
 async def test_sim_ports_from_env_read_as_mapped_ports(sim: Simulator, vast: VastClient) -> None:
     iid = await rent(vast, env={"-p 8888:8888": "1"})
     sim.clock.advance(BOOT_SECONDS)
