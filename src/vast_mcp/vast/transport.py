@@ -405,9 +405,8 @@ class VastHttp:
                 if response.status_code not in REDIRECT_STATUS:
                     break
                 # Checked before the next hop is sent: the key only ever goes to an allowed host.
-                target = response.url.join(response.headers.get("location", ""))
-                why_not = _redirect_refusal(target, response)
-                if why_not:
+                target, why_not = _redirect_target(response)
+                if target is None:
                     return _Attempt(response=response, refusal=self._refused(method, path, why_not, response))
                 url, params = target, None
                 if response.status_code == 303:  # "see other": fetch it, do not resend the body
@@ -555,15 +554,20 @@ def _is_auth_error(response: httpx.Response) -> bool:
     return isinstance(data, dict) and data.get("error") == "auth_error"
 
 
-def _redirect_refusal(target: httpx.URL, response: httpx.Response) -> str | None:
-    """Why a redirect to ``target`` is not followed, or None when it may be."""
-    if "location" not in response.headers:
-        return "without saying where to"
+def _redirect_target(response: httpx.Response) -> tuple[httpx.URL | None, str]:
+    """Where a redirect may be followed, or None and why it may not.
+
+    (httpx itself rejects a Location it cannot parse, as a broken answer.)
+    """
+    location = response.headers.get("location")
+    if location is None:
+        return None, "without saying where to"
+    target = response.url.join(location)
     host = target.host
-    shown = f"to {target.scheme}://{host}"
-    if target.scheme != "https" or target.port not in (None, 443) or target.userinfo:
-        return shown
-    return None if host == "vast.ai" or host.endswith(".vast.ai") else shown
+    allowed = target.scheme == "https" and target.port in (None, 443) and not target.userinfo
+    if allowed and (host == "vast.ai" or host.endswith(".vast.ai")):
+        return target, ""
+    return None, f"to {target.scheme}://{host}"
 
 
 def _detail(data: Any, text: str) -> str:
