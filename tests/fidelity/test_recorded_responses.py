@@ -103,6 +103,7 @@ async def check_search_two_offers(vast: VastClient, fx: Fixture, replay: Replay)
     assert (a.cuda_max_good, a.disk_space, a.direct_port_count, a.cpu_ram) == (13.0, 663.0, 98, 31197)
     assert (a.inet_up, a.inet_down) == (784.9, 558.3)
     assert a.machine_id == 0  # scrubbed upstream to 0; still an int
+    assert a.unreadable == b.unreadable == ()
     # What we sent: the mandatory filters and the disk to price.
     sent = replay.body()
     assert sent["rentable"] == {"eq": True} and sent["rented"] == {"eq": False}
@@ -166,6 +167,8 @@ async def check_instance_stopped(vast: VastClient, fx: Fixture, replay: Replay) 
     assert inst.machine_id == 0 and inst.ssh_port == 0
     # No ports map and a scrubbed proxy port: no SSH endpoint is invented.
     assert inst.direct_ssh is None and inst.proxy_ssh is None
+    # ssh_host was scrubbed upstream to "<scrubbed>": not a host, so unreadable, never an SSH target.
+    assert inst.ssh_host is None and inst.unreadable == ("ssh_host",)
     assert inst.start_date == pytest.approx(1788630599.0734155)
 
 
@@ -179,7 +182,8 @@ async def check_ssh_keys(vast: VastClient, fx: Fixture, replay: Replay) -> None:
     assert [k.public_key for k in keys] == ["ssh-ed25519 <scrubbed>"] * 2
     assert keys[0].created_at == pytest.approx(1774048157.145925)
     for key in keys:
-        assert set(key.model_dump()) == {"id", "public_key", "created_at"}  # private_key never kept
+        assert set(key.model_dump()) == {"id", "public_key", "created_at", "unreadable"}  # private_key never kept
+        assert key.unreadable == ()
 
 
 async def check_current_user(vast: VastClient, fx: Fixture, replay: Replay) -> None:
@@ -193,6 +197,7 @@ async def check_current_user(vast: VastClient, fx: Fixture, replay: Replay) -> N
     assert user.balance == 0
     assert user.id == 0  # scrubbed upstream
     assert user.fullname is None  # scrubbed to 0 upstream: not a string, so not kept
+    assert user.unreadable == ("fullname",)
     assert user.username == "<scrubbed>"
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.vast.fake import FakeVast, reply
 from vast_mcp.credentials import key_from_env
-from vast_mcp.vast import OfferFilters, VastClient, VastHttp
+from vast_mcp.vast import OfferFilters, VastClient, VastError, VastHttp
 from vast_mcp.vast.query import build_query
 
 pytestmark = pytest.mark.anyio
@@ -225,13 +225,13 @@ async def test_charges_and_invoices_for_a_range_with_paging(vast: VastClient, fa
         ),
         reply(body={"success": True, "results": [{"source": "instance-10", "amount": 0.1}], "next_token": None}),
     )
-    fake.on("GET", "/api/v1/invoices/", reply(body={"success": True, "results": [{"type": "credit", "amount": 25.0}]}))
+    fake.on("GET", "/api/v1/invoices/", reply(body={"success": True, "results": [{"type": "credit", "amount": -25.0}]}))
     start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 31, tzinfo=UTC)
     charges = await vast.account.charges(start, end)
     invoices = await vast.account.invoices(start, end)
     assert [c.source for c in charges] == ["instance-9", "instance-10"]
     assert charges[0].items[0].amount == pytest.approx(0.4)
-    assert invoices[0].amount == 25.0
+    assert invoices[0].amount == 25.0  # a credit purchase: negative on the wire, positive as the CLI shows it
     first_charges, second_charges, invoice_request = fake.requests
     assert query_json(first_charges, "select_filters") == {"day": {"gte": 1767225600, "lte": 1769817600}}
     assert second_charges.url.params["after_token"] == "n"
@@ -251,3 +251,33 @@ async def test_logs_request_then_fetch_without_the_key(vast: VastClient, fake: F
     assert json.loads(put.content) == {"tail": "100"}
     assert len(gets) == 2
     assert all("authorization" not in g.headers for g in gets)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://logs.example/instance_logs/abc.log", "ftp://logs.example/abc.log", "file:///etc/passwd", "", None],
+)
+async def test_a_log_location_that_is_not_https_or_loopback_is_never_fetched(
+    vast: VastClient, fake: FakeVast, url: str | None
+) -> None:
+    fake.on("PUT", "/api/v0/instances/request_logs/9/", reply(body={"success": True, "result_url": url}))
+    with pytest.raises(VastError, match="usable log location"):
+        await vast.instances.logs(9)
+    assert [r.url.path for r in fake.requests] == ["/api/v0/instances/request_logs/9/"]
+
+
+async def test_answers_of_an_unexpected_shape_are_coped_with_and_noted(vast: VastClient, fake: FakeVast) -> None:
+    fake.on("GET", "/api/v0/ssh/", reply(body={"ssh_keys": [{"id": 1, "public_key": "ssh-ed25519 A"}]}))
+    fake.on("POST", "/api/v0/bundles/", reply(body={"bundles": []}))
+    fake.on("GET", r"/api/v0/instances/\d+/", reply(body={"instances": [{"id": 4}]}))
+    fake.on("GET", "/api/v1/instances/", reply(body={"instances": {"id": 4}}))
+    assert [k.id for k in await vast.ssh.list_keys()] == [1]
+    assert await vast.offers.search(OfferFilters()) == []
+    assert (await vast.instances.get(4)).id == 4
+    assert await vast.instances.list() == []
+    assert [str(o) for o in vast.http.oddities] == [
+        "GET /api/v0/ssh/: the answer is not a bare list of keys",
+        "POST /api/v0/bundles/: the answer has no list of offers",
+        "GET /api/v0/instances/4/: instances is a list, not an object",
+        "GET /api/v1/instances/: instances is not a list",
+    ]
