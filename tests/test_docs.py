@@ -236,6 +236,10 @@ def _answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"success": True, "new_contract": 4242})
     if path in ("/api/v1/instances/", "/api/v0/charges/", "/api/v1/invoices/"):
         return httpx.Response(200, json={"success": True, "instances": [], "results": [], "next_token": None})
+    if path == "/api/v0/instances/pending-price-increases/":
+        return httpx.Response(
+            200, json={"success": True, "count": 0, "truncated": False, "pending_price_increases": []}
+        )
     if path.startswith("/api/v0/instances/request_logs/"):
         return httpx.Response(200, json={"success": True, "result_url": LOG_URL})
     if re.fullmatch(r"/api/v0/instances/\d+/", path) and request.method == "GET":
@@ -267,6 +271,8 @@ RECIPES: dict[str, Callable[[VastClient], Awaitable[object]]] = {
     "InstancesApi.reboot": lambda v: v.instances.reboot(4242),
     "InstancesApi.destroy": lambda v: v.instances.destroy(4242),
     "InstancesApi.logs": lambda v: v.instances.logs(4242),
+    "InstancesApi.change_bid": lambda v: v.instances.change_bid(4242, 0.35),
+    "InstancesApi.pending_price_increases": lambda v: v.instances.pending_price_increases(),
     "SshApi.list_keys": lambda v: v.ssh.list_keys(),
     "SshApi.create_key": lambda v: v.ssh.create_key(KEY_TEXT),
     "SshApi.attach": lambda v: v.ssh.attach(4242, KEY_TEXT),

@@ -399,7 +399,7 @@ async def test_a_redirect_or_the_url_never_carries_the_key(tmp_path: Path, monke
 
             return Response(307, b"", None, {"Location": f"{thief_url}/steal{req.path}"})
 
-        rec.echo(redirect, times=6)  # each read meets the redirect twice (one retry of a bad answer)
+        rec.echo(redirect, times=3)  # one refused redirect per read (a refused redirect is not retried)
         cap = Capture()
         settings = fast_settings(url, ssh_dir_with_key(tmp_path), http_timeout=2.0)
         async with Client(create_server(settings, api_key=ApiKey(KEY, "env"))) as client:
@@ -409,7 +409,7 @@ async def test_a_redirect_or_the_url_never_carries_the_key(tmp_path: Path, monke
             assert last is not None and not last.is_error, last
         assert stolen.seen == [], "a request followed the redirect to another host"
         outside_header = [(f"{s.method} {s.path}", json.dumps([s.path, s.query, s.body])) for s in rec.seen]
-    assert len(outside_header) >= 7
+    assert len(outside_header) >= 4
     assert not scan(outside_header, KEY), "the key travelled in a URL or a body"
     assert not scan(cap.blobs, KEY)
 

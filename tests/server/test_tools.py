@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
+from mcp import Client
 
 from tests.helpers import SIM_KEY, ScriptedUser, data, make_public_key, text_of
 from tests.server.rig import GPU, Rig, call, confirm_token_of, ticking
@@ -209,12 +210,59 @@ async def test_check_ssh_reads_a_real_banner(rig: Rig, era: str) -> None:
 
 async def test_check_ssh_not_answering_is_not_ready(rig: Rig, era: str) -> None:
     instance_id = rig.rent()
+    rig.sim.faults.inject("slow_ssh", instance_id=instance_id, seconds=60)  # sshd accepts, never speaks in time
     async with rig.client(era) as client:
-        await call(client, "stop_instance", {"instance_id": instance_id})
-        rig.sim.clock.advance(30)  # the container is down, its sshd closed
         check = data(await call(client, "check_ssh", {"instance_id": instance_id, "timeout_seconds": 0.3}))
+        await call(client, "stop_instance", {"instance_id": instance_id})
+        rig.sim.clock.advance(30)  # the container is down: no SSH endpoint at all (reference §11)
+        stopped = await call(client, "check_ssh", {"instance_id": instance_id, "timeout_seconds": 0.3})
     assert not check["ready"] and check["endpoint"] is None and check["banner"] is None
     assert check["attempts"] >= 2 and check["errors"]
+    assert stopped.is_error and "no SSH endpoint yet (status exited)" in text_of(stopped)
+
+
+def _running_record(**fields: Any) -> dict[str, Any]:
+    record = {
+        "id": 77,
+        "actual_status": "running",
+        "intended_status": "running",
+        "public_ipaddr": "203.0.113.9",
+        "ports": {"22/tcp": [{"HostIp": "0.0.0.0", "HostPort": "40022"}]},
+        "ssh_host": "ssh5.vast.ai",
+        "ssh_port": 35077,
+        "image_runtype": "ssh_direc ssh_proxy",
+    }
+    return {**record, **fields}
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"public_ipaddr": "127.0.0.1", "ssh_host": "127.0.0.1"}, "loopback"),
+        ({"public_ipaddr": "10.1.2.3", "ssh_host": "192.168.1.9"}, "private"),
+        ({"public_ipaddr": "169.254.169.254", "ssh_host": "169.254.0.1"}, "link-local (cloud metadata)"),
+        ({"public_ipaddr": "127.0.0.1 -oProxyCommand=touch${IFS}/tmp/pwned", "ssh_host": "x;id"}, "injected"),
+    ],
+)
+async def test_check_ssh_never_connects_to_a_private_or_odd_host_from_a_vast_record(
+    fields: dict[str, Any], why: str, tmp_path: Path
+) -> None:
+    import httpx
+
+    from tests.helpers import fast_settings, ssh_dir_with_key
+    from vast_mcp.credentials import ApiKey
+    from vast_mcp.server import create_server
+
+    def vast(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"instances": _running_record(**fields)})
+
+    settings = fast_settings("https://vast.test", ssh_dir_with_key(tmp_path))
+    server = create_server(settings, api_key=ApiKey(SIM_KEY, "env"), vast_transport=httpx.MockTransport(vast))
+    async with Client(server) as client:
+        refused = await client.call_tool("check_ssh", {"instance_id": 77, "timeout_seconds": 0})
+        fine = await client.call_tool("get_instance", {"instance_id": 77})
+    assert refused.is_error and "no usable SSH endpoint" in text_of(refused), why
+    assert "ProxyCommand" not in text_of(refused) and "pwned" not in str(data(fine)), why
 
 
 # -- attach_ssh_key -------------------------------------------------------------------------------
@@ -429,5 +477,7 @@ async def test_get_billing_charges_and_burn_rate_with_storage_of_stopped(rig: Ri
     assert burn[stopped] < burn[running]
     assert bill["burn_rate_per_hour"] == pytest.approx(burn[running] + burn[stopped], abs=1e-3)
     assert bill["credit"] < 100
-    assert [i["amount"] for i in year["invoices"]] == [100.0], "the account's top-up, 90 days back"
+    # The simulator sends the credit purchase negative and the transfer positive, as the live API does;
+    # the official CLI (and this server) show the purchase positive.
+    assert [i["amount"] for i in year["invoices"]] == [80.0, 20.0], "the account's top-up and transfer, 90 days back"
     assert swapped.is_error and "swap" in text_of(swapped)

@@ -63,6 +63,7 @@ class CreateOptions:
     ready_timeout_s: float
     ssh_timeout_s: float
     ssh_interval_s: float = 3.0
+    allow_private_ssh: bool = False  # the simulator on loopback: its hosts are loopback too
 
 
 async def _noop(_: float, __: str) -> None:
@@ -247,7 +248,7 @@ async def _bring_up(
             await vast.ssh.attach(made.instance_id, terms.ssh_key_text)
         except VastError as exc:
             made.notes.append(f"attaching the SSH key failed ({exc}); retry with attach_ssh_key")
-    endpoints = ssh_endpoints(instance)
+    endpoints = ssh_endpoints(instance, allow_private=cfg.allow_private_ssh)
     probe = await probe_ssh(endpoints, timeout_s=cfg.ssh_timeout_s, interval_s=cfg.ssh_interval_s, progress=progress)
     made.ssh_ready = probe.ready
     chosen: SshEndpoint | None = probe.endpoint or (endpoints[0] if endpoints else None)

@@ -16,6 +16,7 @@ import shlex
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import anyio
@@ -134,7 +135,12 @@ class SshEndpoint:
 
     @property
     def command(self) -> str:
-        return f"ssh -p {self.port} {shlex.quote(f'root@{self.host}')}"
+        return self.command_with()
+
+    def command_with(self, identity: Path | None = None) -> str:
+        """The ssh command line, every word quoted (the host came from a record a host controls)."""
+        words = ["ssh", *(["-i", str(identity)] if identity else []), "-p", str(self.port), f"root@{self.host}"]
+        return shlex.join(words)
 
 
 def ssh_endpoints(inst: Instance, *, allow_private: bool) -> list[SshEndpoint]:

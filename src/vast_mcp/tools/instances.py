@@ -15,6 +15,10 @@ from vast_mcp.tools.params import InstanceId, Label, Timeout
 from vast_mcp.vast import Instance, NotFoundError
 from vast_mcp.views import UNTRUSTED_NOTE, InstanceView, describe_instance, raw_view, untrusted
 
+QUEUED_START = (
+    "Vast queued the start: the host's GPUs are rented to someone else right now. It starts, and GPU billing "
+    "starts, whenever they are free, possibly hours from now. To cancel it, call stop_instance."
+)
 StatusFilter = Literal["running", "loading", "created", "exited", "offline", "unknown", "rebooting", "scheduling"]
 
 
@@ -150,7 +154,16 @@ async def start_instance(
     confirm_text and confirm_token (see create_instance). Starting needs the host's GPUs free.
     """
     await gate(ctx, consent, _starting(instance_id), confirm_token)
-    await services(ctx).vast.instances.set_state(instance_id, "running")
+    if await services(ctx).vast.instances.set_state(instance_id, "running") == "queued":
+        return StateChange(
+            instance_id=instance_id,
+            action="start",
+            reached=False,
+            state="queued",
+            waited_s=0.0,
+            detail=QUEUED_START,
+            status_msg=None,
+        )
     return _change(instance_id, "start", await _wait(ctx, instance_id, "running", timeout_seconds), "running")
 
 

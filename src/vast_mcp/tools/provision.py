@@ -121,6 +121,7 @@ async def create_instance(
         ready_timeout_s=settings.ready_timeout,
         ssh_timeout_s=settings.ssh_timeout,
         ssh_interval_s=settings.ssh_interval,
+        allow_private_ssh=settings.api_is_loopback,
     )
     try:
         return await execute_quote(state.vast, terms, cfg, _monotonic(progress))

@@ -104,9 +104,14 @@ async def check_ssh(
     Retries until timeout_seconds (default 2 minutes, since sshd starts after "running").
     Returns the ssh command line to use. It does not log in.
     """
-    vast = services(ctx).vast
-    instance = await vast.instances.get(instance_id)
-    endpoints = ssh_endpoints(instance)
+    settings = services(ctx).settings
+    instance = await services(ctx).vast.instances.get(instance_id)
+    endpoints = ssh_endpoints(instance, allow_private=settings.api_is_loopback)
+    if not endpoints and instance.actual_status == "running":
+        raise UserFacingError(
+            f"Instance {instance_id} advertises no usable SSH endpoint: only a public IP address or DNS name is "
+            "ever connected to (never a loopback, private or link-local address). Check get_instance."
+        )
     if not endpoints:
         raise UserFacingError(
             f"Instance {instance_id} has no SSH endpoint yet (status {instance.actual_status}). "
@@ -116,21 +121,15 @@ async def check_ssh(
     async def progress(step: float, message: str) -> None:
         await ctx.report_progress(step, message=message)
 
-    interval = services(ctx).settings.ssh_interval
-    probe = await probe_ssh(endpoints, timeout_s=timeout_seconds, interval_s=interval, progress=progress)
+    probe = await probe_ssh(endpoints, timeout_s=timeout_seconds, interval_s=settings.ssh_interval, progress=progress)
     best = probe.endpoint or endpoints[0]
-    key_hint = ""
-    default = services(ctx).settings.ssh_dir
-    for name in ("id_ed25519", "id_rsa"):
-        if (default / name).exists():
-            key_hint = f" -i {default / name}"
-            break
+    identity = next((settings.ssh_dir / n for n in ("id_ed25519", "id_rsa") if (settings.ssh_dir / n).exists()), None)
     return SshCheck(
         instance_id=instance_id,
         ready=probe.ready,
         endpoint=f"{best.kind} {best.host}:{best.port}" if probe.ready else None,
         banner=untrusted(probe.banner, 100) if probe.banner else None,
-        ssh_command=f"ssh{key_hint} -p {best.port} root@{best.host}",
+        ssh_command=best.command_with(identity),
         attempts=probe.attempts,
         waited_s=round(probe.waited_s, 1),
         errors=probe.errors,
