@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="the whole dialog-first workflow on the embedded simulator")
 
+    reap = sub.add_parser("reap", help="enforce every recorded deadline now (for cron or a systemd timer)")
+    reap.add_argument("--dry-run", action="store_true", help="say what would be stopped or destroyed; change nothing")
+
     key = sub.add_parser("key", help="manage the API key in the OS keyring")
     key.add_argument("action", choices=["set", "status", "delete"])
     return parser
@@ -112,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vast_mcp.demo import run_demo
 
         return run_demo()
+    if command == "reap":
+        from vast_mcp.spending.reapcli import run_reap
+
+        return run_reap(dry_run=args.dry_run)
     from vast_mcp.keycli import run_key_command
 
     return run_key_command(args.action)
