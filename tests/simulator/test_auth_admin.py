@@ -18,10 +18,11 @@ from .simutil import API_KEY, FIXTURES, banner, client
 
 AUTH_PATHS = [
     ("GET", "/api/v0/instances/1/", None, 401),
-    ("GET", "/api/v1/instances/", None, 401),
     ("PUT", "/api/v0/asks/1/", {"image": "x"}, 401),
     ("GET", "/api/v0/users/current", None, 401),
     ("GET", "/api/v0/ssh/", None, 401),
+    # Seen live: the v1 list answers a wrong key with 404 auth_error (reference §11).
+    ("GET", "/api/v1/instances/", None, 404),
     # The real API answers a bad key with 404 on these (reference §2.2).
     ("POST", "/api/v0/bundles/", {}, 404),
     ("GET", "/api/v0/charges/", None, 404),

@@ -118,10 +118,19 @@ def test_invoices(sim: Simulator, api: httpx.Client) -> None:
     now = int(sim.clock.now())
     window = {"when": {"gte": now - 365 * DAY, "lte": now}}
     body = api.get("/api/v1/invoices/", params={"select_filters": json.dumps(window), "limit": 50}).json()
-    assert body["success"] is True and body["count"] == 1 and body["total"] == 1
-    (invoice,) = body["results"]
-    assert invoice["type"] == "credit" and invoice["amount"] == pytest.approx(100.0)
-    assert set(invoice["metadata"]) == {"invoice_id", "service"}
+    assert body["success"] is True and body["count"] == 2 and body["total"] == 2
+    credit, transfer = body["results"]
+    # The API's sign (reference §11): a credit purchase is negative on the wire, a
+    # transfer received positive; the official CLI flips all but transfer/payout.
+    assert (credit["type"], credit["amount"]) == ("credit", pytest.approx(-80.0))
+    assert (transfer["type"], transfer["amount"]) == ("transfer", pytest.approx(20.0))
+    assert transfer["metadata"]["service"] == "transfer" and credit["metadata"]["service"] == "stripe_payments"
+    assert all(set(i["metadata"]) == {"invoice_id", "service"} for i in body["results"])
+    shown = [-i["amount"] if i["type"] not in ("transfer", "payout") else i["amount"] for i in body["results"]]
+    assert sum(shown) == pytest.approx(api.get("/api/v0/users/current").json()["credit"])
+    only_transfers = {**window, "service": {"in": ["transfer"]}}
+    r = api.get("/api/v1/invoices/", params={"select_filters": json.dumps(only_transfers)})
+    assert [i["type"] for i in r.json()["results"]] == ["transfer"]
     recent = {"when": {"gte": now - DAY, "lte": now}}
     assert api.get("/api/v1/invoices/", params={"select_filters": json.dumps(recent)}).json()["results"] == []
 

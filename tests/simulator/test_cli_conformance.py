@@ -105,6 +105,7 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         s.run(
             missing=["create", "instance", "999", "--image", "ubuntu:22.04", "--ssh", "--raw"],
             invoices=["show", "invoices-v1", "--invoices", "-s", "2026-07-01", "-e", "2026-11-30", "--raw"],
+            invoice_table=["show", "invoices-v1", "--invoices", "-s", "2026-07-01", "-e", "2026-11-30", "--no-color"],
         )
         iid = json.loads(s.out["create"].stdout)["new_contract"]
         s.seen["instance_id"] = iid
@@ -199,7 +200,11 @@ def test_show_user_strips_the_api_key_the_server_sends(cli: Scenario) -> None:
 
 def test_invoices_and_charges(cli: Scenario) -> None:
     invoices = raw(cli.out["invoices"])
-    assert invoices["success"] is True and [r["type"] for r in invoices["results"]] == ["credit"]
+    assert invoices["success"] is True
+    assert [(r["type"], r["amount"]) for r in invoices["results"]] == [("credit", -80.0), ("transfer", 20.0)]
+    # The CLI's table flips the credit's wire sign and keeps the transfer's: both show positive.
+    table = cli.out["invoice_table"].stdout
+    assert "$80.00" in table and "$20.00" in table and "-$" not in table
     charges = raw(cli.out["charges"])
     (charge,) = charges["results"]
     assert charge["source"] == f"instance-{cli.seen['instance_id']}" and charge["amount"] > 0

@@ -3,6 +3,8 @@
 ``Simulator(...)`` builds state only; ``with sim.serve() as url:`` serves it on loopback.
 Tests drive time with ``sim.clock.advance(s)``, arm faults with ``sim.faults.inject(...)``
 and read what clients sent from ``sim.requests`` / ``sim.count(method, path_regex)``.
+What Vast does on its own is a method too: ``sim.instance_key(id)`` (the scoped key),
+``sim.relet(id)`` / ``sim.free(id)`` (GPUs re-let while stopped; a start is queued).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from .query import (
     parse_offer_query,
     search_offers,
 )
-from .state import Instance, SimState, decode_token, encode_token, valid_public_key
+from .state import QUEUED_MSG, Instance, SimState, decode_token, encode_token, valid_public_key
 from .wire import Request, Response, json_response
 
 
@@ -233,7 +233,8 @@ def deprecated_list(call: Call) -> Response:
     )
 
 
-def _apply_update(call: Call, inst: Instance, body: dict[str, Any]) -> None:
+def _apply_update(call: Call, inst: Instance, body: dict[str, Any]) -> bool:
+    """Apply a label and/or state change; False when a start had to be queued."""
     if "state" not in body and "label" not in body:
         raise invalid_args("Nothing to update: send state or label.")
     state = body.get("state")
@@ -244,13 +245,16 @@ def _apply_update(call: Call, inst: Instance, body: dict[str, Any]) -> None:
         raise invalid_args("label must be a string of at most 1024 characters.")
     if "label" in body:
         inst.label = label
-    if isinstance(state, str):
-        call.state.set_state(inst, state, call.now)
+    return not isinstance(state, str) or call.state.set_state(inst, state, call.now)
+
+
+def _update_answer(done: bool) -> Response:
+    # A queued start is HTTP 200 with success false (reference §11), not an error status.
+    return ok() if done else json_response(200, {"success": False, "msg": QUEUED_MSG})
 
 
 def update_instance(call: Call) -> Response:
-    _apply_update(call, call.instance(), call.body_object())
-    return ok()
+    return _update_answer(_apply_update(call, call.instance(), call.body_object()))
 
 
 def bulk_update(call: Call) -> Response:
@@ -259,9 +263,9 @@ def bulk_update(call: Call) -> Response:
     if not isinstance(ids, list) or not ids:
         raise invalid_args("ids must be a non-empty list of instance ids.")
     targets = [call.state.get_instance(int(i)) for i in ids]
-    for inst in targets:
-        _apply_update(call, inst, {k: v for k, v in body.items() if k != "ids"})
-    return ok()
+    change = {k: v for k, v in body.items() if k != "ids"}
+    done = [_apply_update(call, inst, change) for inst in targets]  # every one, queued or not
+    return _update_answer(all(done))
 
 
 def destroy_instance(call: Call) -> Response:
@@ -468,10 +472,29 @@ class Route:
     handler: Callable[[Call], Response]
     #: Status for a wrong key (None: no auth). The real API answers 404 on some endpoints.
     bad_key_status: int | None = 401
+    #: An instance's scoped key may use this route on its own instance (first path argument).
+    scoped: bool = False
+
+    def allows_instance_key(self, instance_id: int, args: tuple[str, ...], body: Any) -> bool:
+        """Whether the scoped key of ``instance_id`` may make this request.
+
+        It may read, change the state of (a body with ``state`` and nothing else) and
+        destroy its own instance; nothing else.
+        """
+        if not self.scoped or int(args[0]) != instance_id:
+            return False
+        return self.method != "PUT" or (isinstance(body, dict) and set(body) == {"state"})
 
 
-def _r(method: str, path: str, handler: Callable[[Call], Response], bad_key_status: int | None = 401) -> Route:
-    return Route(method, re.compile(f"^{path}$"), handler, bad_key_status)
+def _r(
+    method: str,
+    path: str,
+    handler: Callable[[Call], Response],
+    bad_key_status: int | None = 401,
+    *,
+    scoped: bool = False,
+) -> Route:
+    return Route(method, re.compile(f"^{path}$"), handler, bad_key_status, scoped)
 
 
 _ID = r"(\d+)"
@@ -480,14 +503,14 @@ ROUTES: tuple[Route, ...] = (
     _r("PUT", "/api/v0/search/asks/", search_asks, 404),
     _r("GET", "/api/v0/gpu_names/unique/", gpu_names, None),
     _r("PUT", f"/api/v0/asks/{_ID}/", create_instance),
-    _r("GET", "/api/v1/instances/", list_instances),
+    _r("GET", "/api/v1/instances/", list_instances, 404),  # seen live: 404 auth_error (§11)
     _r("GET", "/api/v0/instances/", deprecated_list),
     _r("PUT", "/api/v0/instances/", bulk_update),
     _r("DELETE", "/api/v0/instances/", bulk_destroy),
     _r("GET", "/api/v0/instances/filters/", instance_filters),
-    _r("GET", f"/api/v0/instances/{_ID}/", show_instance),
-    _r("PUT", f"/api/v0/instances/{_ID}/", update_instance),
-    _r("DELETE", f"/api/v0/instances/{_ID}/", destroy_instance),
+    _r("GET", f"/api/v0/instances/{_ID}/", show_instance, scoped=True),
+    _r("PUT", f"/api/v0/instances/{_ID}/", update_instance, scoped=True),
+    _r("DELETE", f"/api/v0/instances/{_ID}/", destroy_instance, scoped=True),
     _r("PUT", f"/api/v0/instances/reboot/{_ID}/", _lifecycle("reboot")),
     _r("PUT", f"/api/v0/instances/recycle/{_ID}/", _lifecycle("recycle")),
     _r("PUT", f"/api/v0/instances/request_logs/{_ID}/", request_logs),

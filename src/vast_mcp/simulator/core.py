@@ -15,19 +15,20 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from .api import Call, find_route
+from .api import Call, Route, find_route
 from .clock import SimClock
 from .errors import ApiError
 from .faults import FaultContext, Faults, parse_admin_fault
 from .http import SimHTTPServer
 from .inventory import DEFAULT_ALLOCATED_STORAGE, offer_view
 from .query import OfferFieldTypes
-from .state import SimState, Timings
+from .state import Instance, SimState, Timings
 from .wire import Request, Response, json_response, text_response
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+T = TypeVar("T")
 
 
 @dataclass
@@ -96,6 +97,10 @@ class RateLimiter:
         )
 
 
+#: What a scoped instance key hears when it asks for anything beyond its own instance.
+SCOPED_KEY_MSG = "This instance key may only read, start, stop or destroy its own instance."
+
+
 def _auth_error(status: int, msg: str) -> ApiError:
     return ApiError(status, {"success": False, "error": "auth_error", "msg": msg})
 
@@ -157,13 +162,34 @@ class Simulator:
         with self.state.lock:
             self._requests.clear()
 
-    def instance_ssh_keys(self, instance_id: int) -> list[str]:
-        """Public keys installed on a live instance (account keys at create + attached ones)."""
+    def instance_key(self, instance_id: int) -> str:
+        """The scoped key the create answer gave as ``instance_api_key`` (also for a destroyed instance)."""
+        with self.state.lock:
+            inst = self.state.instances.get(instance_id) or self.state.destroyed.get(instance_id)
+            if inst is None:
+                raise KeyError(f"no instance {instance_id}")
+            return inst.instance_api_key
+
+    def _on_instance(self, instance_id: int, act: Callable[[Instance, float], T]) -> T:
+        """Run ``act(instance, now)`` on a live instance under the state lock."""
         with self.state.lock:
             inst = self.state.instances.get(instance_id)
             if inst is None:
                 raise KeyError(f"no live instance {instance_id}")
-            return [k["public_key"] for k in inst.ssh_keys]
+            return act(inst, self.clock.now())
+
+    def instance_ssh_keys(self, instance_id: int) -> list[str]:
+        """Public keys installed on a live instance (account keys at create + attached ones)."""
+        return self._on_instance(instance_id, lambda inst, now: [k["public_key"] for k in inst.ssh_keys])
+
+    def relet(self, instance_id: int) -> None:
+        """A stopped instance's GPUs go to another renter: a start answers HTTP 200
+        ``success: false`` "... state change queued." and happens at :meth:`free`."""
+        self._on_instance(instance_id, self.state.relet)
+
+    def free(self, instance_id: int) -> None:
+        """The re-let GPUs are free again: a queued start happens now (GPU billing starts)."""
+        self._on_instance(instance_id, self.state.free)
 
     def summary(self) -> dict[str, Any]:
         summary = self.state.summary(self.clock.now())
@@ -251,7 +277,7 @@ class Simulator:
             )
         route, args = found
         if route.bad_key_status is not None:
-            key = self._authenticate(req, route.bad_key_status)
+            key = self._authenticate(req, route, args, route.bad_key_status)
             wait = self.rate_limiter.take(key) if self.rate_limiter is not None else None
             if self.rate_limiter is not None and wait is not None:
                 return self.rate_limiter.answer(wait)
@@ -263,14 +289,21 @@ class Simulator:
             except ApiError as exc:
                 return json_response(exc.status, exc.body)
 
-    def _authenticate(self, req: Request, bad_key_status: int) -> str:
+    def _authenticate(self, req: Request, route: Route, args: tuple[str, ...], bad_key_status: int) -> str:
+        """The caller's key: the account key, or a live instance's scoped key this route allows."""
         # Only the header counts: a key in the URL query string is deliberately not accepted.
         scheme, _, key = req.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise _auth_error(403, "This action requires login.")
         key = key.strip()
-        if not hmac.compare_digest(key.encode(), self.api_key.encode()):
+        if hmac.compare_digest(key.encode(), self.api_key.encode()):
+            return key
+        with self.state.lock:
+            inst = self.state.instance_for_key(key)
+        if inst is None:
             raise _auth_error(bad_key_status, "Invalid user key")
+        if not route.allows_instance_key(inst.id, args, req.body):
+            raise _auth_error(401, SCOPED_KEY_MSG)
         return key
 
     # ------------------------------------------------------------ admin API
@@ -286,6 +319,9 @@ class Simulator:
             ("GET", "/_sim/requests"): lambda: {"requests": [asdict(r) for r in self.requests]},
             ("POST", "/_sim/reset_requests"): self.reset_requests,
             ("GET", "/_sim/state"): self.summary,
+            ("POST", "/_sim/instance_key"): lambda: {"instance_api_key": self.instance_key(int(body["instance_id"]))},
+            ("POST", "/_sim/relet"): lambda: self.relet(int(body["instance_id"])),
+            ("POST", "/_sim/free"): lambda: self.free(int(body["instance_id"])),
         }
         action = admin.get((req.method, req.path.rstrip("/")))
         if action is None:

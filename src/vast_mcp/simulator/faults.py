@@ -16,12 +16,28 @@ html); ``empty_body``; ``malformed_body`` (html); ``slow`` (seconds); ``offer_ta
 (creates); ``price_move`` (factor, offer_ids; searches, or creates when the path says
 so); ``drop_after_commit`` (creates); ``instance_exit``, ``stuck_unknown`` (instance_id;
 creates); ``slow_ssh`` (seconds, instance_id; creates): the sshd accepts at once but
-sends its banner ``seconds`` later. Without a method/path the others match any request
-outside ``/_sim/``.
+sends its banner ``seconds`` later.
+
+What the live API is known to do (reference §11):
+``odd_records`` (every; searches, instance reads and the v1 list, any method): every
+``every``-th record of the answer (from the first) gets ``null`` in numeric fields
+(``dlperf``, ``cuda_max_good``, ``inet_up``, ``num_gpus``, ``dph_base``, ...),
+``external: null``, ``verification: "deverified"``, whitespace around
+``public_ipaddr`` (``" 127.0.0.1\n"``) and, on instances, ``ports`` as a list of host
+port numbers; only the answer changes, never the state. ``oci_failure`` (creates): the
+instance dies halfway through loading, ``actual_status`` exited and ``status_msg``
+"OCI runtime create failed: ...". ``pending_null`` (seconds, default 10; creates):
+``actual_status`` and ``status_msg`` read ``null`` for the first ``seconds`` after the
+create. ``redirect`` (location, required; status 301/302/307/308, default 307):
+answers that status with an empty body and ``Location: <location>``; the test gives
+the location (keep it loopback or a host nobody follows).
+
+Without a method/path the others match any request outside ``/_sim/``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +51,8 @@ from .wire import JSON, Request, Response, json_response, text_response
 
 SEARCH_PATHS = r"^/api/v0/(bundles|search/asks)/$"
 CREATE_PATH = r"^/api/v0/asks/\d+/$"
+#: Answers that carry offer or instance records.
+RECORD_PATHS = r"^/api/v0/(bundles|search/asks|instances/\d+)/$|^/api/v1/instances/$"
 
 
 @dataclass
@@ -188,6 +206,78 @@ def _slow(f: Fault, ctx: FaultContext) -> None:
         ctx.response.delay += float(f.params["seconds"])
 
 
+#: Numeric fields ``odd_records`` nulls wherever a record has them.
+ODD_NULL_FIELDS = (
+    "dlperf",
+    "dlperf_per_dphtotal",
+    "cuda_max_good",
+    "inet_up",
+    "inet_down",
+    "num_gpus",
+    "dph_base",
+    "gpu_ram",
+    "cpu_ram",
+    "disk_bw",
+    "pcie_bw",
+    "total_flops",
+)
+
+
+def _make_odd(record: dict[str, Any]) -> None:
+    for name in ODD_NULL_FIELDS:
+        if name in record:
+            record[name] = None
+    for name, value in (("external", None), ("verification", "deverified")):
+        if name in record:
+            record[name] = value
+    if isinstance(record.get("public_ipaddr"), str):
+        record["public_ipaddr"] = f" {record['public_ipaddr']}\n"  # still loopback inside
+    ports = record.get("ports")
+    if isinstance(ports, dict):
+        record["ports"] = [int(m["HostPort"]) for maps in ports.values() for m in maps]
+
+
+def _odd_records(f: Fault, ctx: FaultContext) -> None:
+    resp = ctx.response
+    if resp is None or resp.status != 200 or resp.content_type != JSON:
+        return
+    try:
+        payload = json.loads(resp.body)
+    except ValueError:  # another fault already spoiled the body
+        return
+    if not isinstance(payload, dict):
+        return
+    records: list[Any] = []
+    for key in ("offers", "instances"):
+        value = payload.get(key)
+        records += value if isinstance(value, list) else [value]
+    for record in records[:: int(f.params["every"])]:
+        if isinstance(record, dict):
+            _make_odd(record)
+    resp.body = json.dumps(payload).encode()
+
+
+def _redirect(f: Fault, ctx: FaultContext) -> Response:
+    return Response(int(f.params["status"]), b"", None, {"Location": f.params["location"]})
+
+
+def _check_server_error(params: dict[str, Any]) -> None:
+    if int(params["status"]) not in _GATEWAY_TEXT:
+        raise ValueError("server_error status must be one of 500, 502, 503, 504")
+
+
+def _check_redirect(params: dict[str, Any]) -> None:
+    if int(params["status"]) not in (301, 302, 307, 308):
+        raise ValueError("redirect status must be one of 301, 302, 307, 308")
+    if not isinstance(params["location"], str) or not params["location"]:
+        raise ValueError("redirect needs a location")
+
+
+def _check_every(params: dict[str, Any]) -> None:
+    if int(params["every"]) < 1:
+        raise ValueError("every must be >= 1")
+
+
 @dataclass(frozen=True)
 class Kind:
     hook: str
@@ -195,6 +285,7 @@ class Kind:
     params: dict[str, Any] = field(default_factory=dict)  # allowed params and their defaults
     method: str | None = None  # default request selection
     path: str | None = None
+    check: Callable[[dict[str, Any]], None] | None = None  # raises ValueError on bad params
 
 
 #: Every fault kind. ``params`` lists what ``inject`` accepts (anything else is a typo).
@@ -205,7 +296,7 @@ KINDS: dict[str, Kind] = {
         {"retry_after_header": None, "retry_after_body": None, "plain_text": False, "detail": False},
     ),
     "search_quota": Kind("respond", _search_quota, path=SEARCH_PATHS),
-    "server_error": Kind("respond", _server_error, {"status": 500, "html": False}),
+    "server_error": Kind("respond", _server_error, {"status": 500, "html": False}, check=_check_server_error),
     "empty_body": Kind("respond", _empty_body),
     "malformed_body": Kind("respond", _malformed_body, {"html": False}),
     "offer_taken": Kind("before", _offer_taken, method="PUT", path=CREATE_PATH),
@@ -215,6 +306,10 @@ KINDS: dict[str, Kind] = {
     "slow_ssh": Kind("create", _instance_fault, {"instance_id": None, "seconds": 5.0}, method="PUT", path=CREATE_PATH),
     "drop_after_commit": Kind("after", _drop, method="PUT", path=CREATE_PATH),
     "slow": Kind("after", _slow, {"seconds": 5.0}),
+    "odd_records": Kind("after", _odd_records, {"every": 1}, path=RECORD_PATHS, check=_check_every),
+    "oci_failure": Kind("create", _instance_fault, method="PUT", path=CREATE_PATH),
+    "pending_null": Kind("create", _instance_fault, {"seconds": 10.0}, method="PUT", path=CREATE_PATH),
+    "redirect": Kind("respond", _redirect, {"location": None, "status": 307}, check=_check_redirect),
 }
 
 
@@ -244,8 +339,8 @@ class Faults:
             raise ValueError(f"fault {kind!r} takes no parameter(s) {sorted(unknown)}")
         if times < 1:
             raise ValueError("times must be >= 1")
-        if kind == "server_error" and int(params.get("status", 500)) not in _GATEWAY_TEXT:
-            raise ValueError("server_error status must be one of 500, 502, 503, 504")
+        if spec.check is not None:
+            spec.check({**spec.params, **params})
         for pattern in (method, path):
             if pattern is not None:
                 re.compile(pattern)

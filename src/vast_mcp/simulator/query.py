@@ -44,9 +44,10 @@ OFFER_ALIASES = {
     "display_active": "gpu_display_active",
     "ubuntu_version": "os_version",
 }
-#: Results when the body has no ``limit`` (the real default is undocumented), and the cap.
+#: Results when the body has no ``limit`` (the real default is undocumented), and the cap:
+#: the live API returns at most 64 offers whatever ``limit`` says (reference §11).
 DEFAULT_OFFER_LIMIT = 64
-MAX_OFFER_LIMIT = 1000
+MAX_OFFER_LIMIT = 64
 
 
 class QueryError(ValueError):

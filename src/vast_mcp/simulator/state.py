@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -37,9 +38,11 @@ class Timings:
 
 @dataclass
 class Action:
-    kind: str  # create | start | stop | reboot | recycle
+    #: create | start | stop | reboot | recycle, or what Vast does on its own:
+    #: queued (a start waiting for GPUs) | outbid (a bid below the machine's minimum).
+    kind: str
     at: float
-    was_running: bool = False  # stop only: the container was up when asked
+    was_running: bool = False  # stop and outbid: the container was up, so it takes a while to stop
 
 
 #: How a runtype the API accepts maps to the tokens it echoes in ``image_runtype``.
@@ -51,6 +54,17 @@ _RUNTYPE_ALIASES: dict[str, tuple[str, ...]] = {
 _RUNTYPE_TOKENS = frozenset({"ssh", "ssh_proxy", "ssh_direc", "jupyter_proxy", "jupyter_direc", "args"})
 
 EXIT_MSG = "Error response from daemon: container exited with code 1"
+OCI_MSG = (
+    "OCI runtime create failed: runc create failed: unable to start container process: "
+    'exec: "/bin/sh": stat /bin/sh: no such file or directory: unknown'
+)
+#: The live answer to a start whose GPUs were re-let (reference §11).
+QUEUED_MSG = "Required resources are currently unavailable, state change queued."
+#: ``status_msg`` of an instance Vast holds stopped although it is meant to run.
+WAITING_MSGS = {
+    "queued": "Waiting for resources: " + QUEUED_MSG,
+    "outbid": "Stopped: outbid (the bid is below the machine's current minimum bid).",
+}
 
 
 def normalize_runtype(raw: Any) -> str:
@@ -116,9 +130,11 @@ class Instance:
     jupyter_token: str
     actions: list[Action]
     ssh_keys: list[dict[str, Any]] = field(default_factory=list)
-    fault: str | None = None  # "exit" | "unknown"
+    fault: str | None = None  # "exit" | "unknown" | "oci"
     fault_at: float = 0.0
     ssh_delay: float = 0.0
+    pending_until: float = 0.0  # actual_status reads null before this (the pending_null fault)
+    relet: bool = False  # its GPUs went to another renter while it was stopped
     destroyed_at: float | None = None
     ssh_port: int = 0  # advertised proxy port
     direct_port: int = 0
@@ -152,6 +168,16 @@ class Instance:
     def intended(self) -> str:
         return "stopped" if self.actions[-1].kind == "stop" else "running"
 
+    @property
+    def waiting(self) -> bool:
+        """Meant to run, but Vast holds it stopped (a queued start, or outbid)."""
+        return self.actions[-1].kind in WAITING_MSGS
+
+    @property
+    def cur_state(self) -> str:
+        """The contract's state: whether it holds its GPUs now."""
+        return "stopped" if self.waiting or self.intended == "stopped" else "running"
+
     # -------------------------------------------------------------- lifecycle
 
     def _running_from(self, action: Action, t: Timings) -> float | None:
@@ -184,7 +210,7 @@ class Instance:
             return "exited"  # what the real API reports for a stopped instance
         container = "running" if phase == "stopping" else phase
         if self.fault is not None and now >= self.fault_at:
-            if self.fault == "exit" and container == "running":
+            if self.fault == "oci" or (self.fault == "exit" and container == "running"):
                 return "exited"
             if self.fault == "unknown" and container in ("loading", "running", "rebooting"):
                 return "unknown"
@@ -196,19 +222,25 @@ class Instance:
         for i, action in enumerate(self.actions):
             seg_end = self.actions[i + 1].at if i + 1 < len(self.actions) else end
             seg_end = min(seg_end, end)
-            if action.kind == "stop":
-                if not action.was_running:
-                    continue
+            start = self._running_from(action, t)
+            if start is not None:
+                lo, hi = start, seg_end
+            elif action.was_running:
                 lo, hi = action.at, min(action.at + t.stop, seg_end)
             else:
-                start = self._running_from(action, t)
-                assert start is not None
-                lo, hi = start, seg_end
+                continue
             if self.fault is not None:
                 hi = min(hi, max(self.fault_at, lo))
             if hi > lo:
                 spans.append((lo, hi))
         return spans
+
+    @property
+    def exit_msg(self) -> str:
+        """Why an instance meant to run is not running."""
+        if self.waiting:
+            return WAITING_MSGS[self.actions[-1].kind]
+        return OCI_MSG if self.fault == "oci" else EXIT_MSG
 
     def status_msg(self, now: float, t: Timings) -> str | None:
         status = self.status(now, t)
@@ -219,7 +251,7 @@ class Instance:
             "running": f"success, running {tag}/ssh",
             "rebooting": "Rebooting container",
             "unknown": None,
-            "exited": EXIT_MSG if self.intended == "running" else f"success, running {tag}/ssh",
+            "exited": self.exit_msg if self.intended == "running" else f"success, running {tag}/ssh",
         }.get(status)
 
 
@@ -351,6 +383,13 @@ class SimState:
 
     # -------------------------------------------------------------- instances
 
+    def instance_for_key(self, key: str) -> Instance | None:
+        """The live instance whose scoped key (``instance_api_key``) this is."""
+        for inst in self.instances.values():
+            if hmac.compare_digest(inst.instance_api_key.encode(), key.encode()):
+                return inst
+        return None
+
     def get_instance(self, instance_id: int) -> Instance:
         inst = self.instances.get(instance_id)
         if inst is None:
@@ -441,24 +480,49 @@ class SimState:
 
     def apply_instance_fault(self, inst: Instance, kind: str, params: dict[str, Any], now: float) -> None:
         if kind == "slow_ssh":
-            inst.ssh_delay = float(params.get("seconds", 5.0))
+            inst.ssh_delay = float(params["seconds"])
+        elif kind == "pending_null":
+            inst.pending_until = inst.created_at + float(params["seconds"])
+        elif kind == "oci_failure":  # dies halfway through loading the image
+            inst.fault = "oci"
+            inst.fault_at = now + self.timings.created + self.timings.loading / 2
         else:
             inst.fault = "exit" if kind == "instance_exit" else "unknown"
             inst.fault_at = now
 
-    def set_state(self, inst: Instance, state: str, now: float) -> None:
-        if state == "running":
-            if inst.intended == "running":
-                return
+    def _blocked(self, inst: Instance) -> bool:
+        """Whether Vast cannot run the instance now: its GPUs were re-let."""
+        return inst.relet
+
+    def set_state(self, inst: Instance, state: str, now: float) -> bool:
+        """Apply a state change; False when a start is queued (resources unavailable)."""
+        if state == "stopped":
+            if inst.intended != "stopped":
+                up = inst.status(now, self.timings) == "running"
+                inst.actions.append(Action("stop", now, was_running=up))
+            return True
+        if self._blocked(inst):
+            if not inst.waiting:
+                inst.actions.append(Action("queued", now))
+            return False
+        if inst.cur_state != "running":
             inst.actions.append(Action("start", now))
-        else:
-            if inst.intended == "stopped":
-                return
-            up = inst.status(now, self.timings) == "running"
-            inst.actions.append(Action("stop", now, was_running=up))
+        return True
+
+    def relet(self, inst: Instance, now: float) -> None:
+        """Another renter takes the GPUs of a stopped instance: a start is queued until :meth:`free`."""
+        if inst.cur_state != "stopped":
+            raise ValueError(f"instance {inst.id} holds its GPUs ({inst.cur_state}); stop it first")
+        inst.relet = True
+
+    def free(self, inst: Instance, now: float) -> None:
+        """The GPUs are free again: a queued start happens now."""
+        inst.relet = False
+        if inst.waiting and not self._blocked(inst):
+            inst.actions.append(Action("start", now))
 
     def reboot(self, inst: Instance, now: float, kind: str = "reboot") -> None:
-        if inst.intended != "running":
+        if inst.cur_state != "running":
             raise invalid_args(f"Instance {inst.id} is stopped; start it instead of rebooting it.")
         inst.actions.append(Action(kind, now))
 
@@ -477,6 +541,7 @@ class SimState:
         status = inst.status(now, t)
         up = status == "running"
         intended = inst.intended
+        gpu_now = inst.dph_base if inst.cur_state == "running" else 0
         running_since = inst._running_from(inst.actions[-1], t)
         dph_total = inst.dph_total
         stc = inst.storage_total_cost
@@ -485,15 +550,16 @@ class SimState:
             ports["22/tcp"] = [{"HostIp": "0.0.0.0", "HostPort": str(inst.direct_port)}]
         disk_usage = min(inst.disk, 2.5) if inst.phase(now, t) != "created" else 0.0
         current = {
-            "gpuCostPerHour": inst.dph_base if intended == "running" else 0,
+            "gpuCostPerHour": gpu_now,
             "diskHour": stc,
             "slaPremiumPerHour": 0,
-            "totalHour": (inst.dph_base if intended == "running" else 0) + stc,
+            "totalHour": gpu_now + stc,
             "discountTotalHour": 0,
-            "discountedTotalPerHour": (inst.dph_base if intended == "running" else 0) + stc,
+            "discountedTotalPerHour": gpu_now + stc,
         }
+        pending = now < inst.pending_until
         return {
-            "actual_status": status,
+            "actual_status": None if pending else status,
             "bundle_id": m["bundle_id"],
             "bw_nvlink": m["bw_nvlink"],
             "client_run_time": 1.1,
@@ -508,7 +574,7 @@ class SimState:
             "credit_discount": None,
             "credit_discount_max": m["credit_discount_max"],
             "cuda_max_good": m["cuda_max_good"],
-            "cur_state": intended,
+            "cur_state": inst.cur_state,
             "direct_port_count": m["direct_port_count"],
             "direct_port_end": inst.direct_port if inst.direct else -1,
             "direct_port_start": inst.direct_port if inst.direct else -1,
@@ -592,7 +658,7 @@ class SimState:
             "ssh_port": inst.ssh_port,
             "start_date": inst.created_at,
             "static_ip": m["static_ip"],
-            "status_msg": inst.status_msg(now, t),
+            "status_msg": None if pending else inst.status_msg(now, t),
             "storage_cost": m["storage_cost"],
             "storage_total_cost": stc,
             "target_reliability": 0.0,
@@ -641,6 +707,8 @@ class SimState:
             if inst.fault == "exit":
                 first_up = min((s for s, _ in inst.running_intervals(now + 1e9, t)), default=inst.fault_at)
                 events.append((max(inst.fault_at, first_up), EXIT_MSG))
+            elif inst.fault == "oci":
+                events.append((inst.fault_at, OCI_MSG))
         events.sort(key=lambda e: e[0])
         return [f"{_iso(ts)} {text}" for ts, text in events if ts <= now]
 
@@ -765,8 +833,15 @@ class SimState:
         return results
 
     def invoices(self) -> list[dict[str, Any]]:
-        """The account's payments: one credit top-up when the account was opened."""
+        """The account's payments: a card top-up when the account was opened, a transfer a month later.
+
+        Together they make the initial credit. Amounts carry the API's sign: the official
+        CLI flips every type but transfer/payout for display, so a credit purchase is
+        negative on the wire while a transfer received is positive (reference §11).
+        """
         acct = self.account
+        transfer = round(acct.initial_credit * 0.2, 2)
+        invoice_id = 9_100_000 + acct.user_id % 1000 * 10
         return [
             {
                 "start": acct.created_at,
@@ -774,10 +849,20 @@ class SimState:
                 "type": "credit",
                 "source": "stripe",
                 "description": "Credit purchase (card ending 4242)",
-                "amount": acct.initial_credit,
-                "metadata": {"invoice_id": 9_100_000 + acct.user_id % 1000, "service": "stripe_payments"},
+                "amount": -(acct.initial_credit - transfer),
+                "metadata": {"invoice_id": invoice_id, "service": "stripe_payments"},
                 "items": [],
-            }
+            },
+            {
+                "start": acct.created_at + 30 * 86400,
+                "end": None,
+                "type": "transfer",
+                "source": "transfer",
+                "description": f"Transfer from user {acct.user_id + 1}",
+                "amount": transfer,
+                "metadata": {"invoice_id": invoice_id + 1, "service": "transfer"},
+                "items": [],
+            },
         ]
 
     def user_view(self, now: float) -> dict[str, Any]:
@@ -853,6 +938,7 @@ class SimState:
                         "label": i.label,
                         "actual_status": i.status(now, self.timings),
                         "intended_status": i.intended,
+                        "cur_state": i.cur_state,
                         "ssh_port": i.ssh_port,
                         "direct_port": i.direct_port or None,
                         "ssh_keys": [k["public_key"] for k in i.ssh_keys],
