@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Annotated, Final, TypeVar
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import Strict, StrictInt, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from vast_mcp.spending.guard import DeadlineAction
@@ -43,14 +43,17 @@ class DeadlineStoreError(Exception):
     """The deadline file cannot be read, parsed or written; the message names it and what to do."""
 
 
-@dataclass(frozen=True, config=ConfigDict(strict=True))
+@dataclass(frozen=True)
 class Deadline:
-    """Stop or destroy ``instance_id`` at ``at`` (unix seconds); ``account`` is the owner's user id."""
+    """Stop or destroy ``instance_id`` at ``at`` (unix seconds); ``account`` is the owner's user id.
 
-    instance_id: int
-    at: float
+    Validated when made and when read back: no string or bool passes for a number.
+    """
+
+    instance_id: StrictInt
+    at: Annotated[float, Strict()]
     action: DeadlineAction
-    account: int | None
+    account: StrictInt | None
 
 
 _FILE = TypeAdapter(list[Deadline])
