@@ -228,8 +228,12 @@ class CapVerdict(_Model):
 
 
 def money(amount: float) -> str:
-    """``$1,234.50``; small amounts keep four decimals (``$0.0083``)."""
-    return f"${amount:,.2f}" if abs(amount) >= 0.1 or amount == 0 else f"${amount:.4f}"
+    """``$1,234.50``; amounts under 10 cents keep up to four decimals (``$0.0083``, ``$0.01``)."""
+    sign, amount = ("-" if amount < 0 else ""), abs(amount)
+    if amount >= 0.1:
+        return f"{sign}${amount:,.2f}"
+    whole, _, cents = f"{amount:.4f}".partition(".")
+    return f"{sign}${whole}.{cents.rstrip('0').ljust(2, '0')}"
 
 
 def _utc(ts: float) -> str:
