@@ -76,21 +76,15 @@ async def reap(
     if not due:
         return []
     account = (await vast.account.current_user()).id
-    actions: list[ReapAction] = []
-    mine: list[Deadline] = []
-    for deadline in due:
-        if account is not None and deadline.account == account:
-            mine.append(deadline)
-            continue
-        owner = "no account" if deadline.account is None else f"account {deadline.account}"
-        ours = "an unknown account" if account is None else f"account {account}"
-        detail = f"{_when(deadline)}, but it was recorded for {owner} and this key is for {ours}; nothing done"
-        actions.append(ReapAction(instance_id=deadline.instance_id, outcome="skipped", dry_run=dry_run, detail=detail))
-    if not mine:
-        return actions
-    live = {inst.id: inst for inst in await vast.instances.list()}
     reaper = _Reaper(vast, store, dry_run=dry_run, verify_timeout=verify_timeout, poll=poll)
-    for deadline in mine:
+    live: dict[int, Instance] | None = None  # listed once, when the first of this account's is due
+    actions: list[ReapAction] = []
+    for deadline in due:
+        if account is None or deadline.account != account:
+            actions.append(reaper.skip(deadline, account))
+            continue
+        if live is None:
+            live = {inst.id: inst for inst in await vast.instances.list()}
         action = await reaper.enforce(deadline, live.get(deadline.instance_id))
         if action is not None:
             actions.append(action)
@@ -109,6 +103,12 @@ class _Reaper:
 
     def _action(self, deadline: Deadline, outcome: ReapOutcome, detail: str) -> ReapAction:
         return ReapAction(instance_id=deadline.instance_id, outcome=outcome, dry_run=self.dry_run, detail=detail)
+
+    def skip(self, deadline: Deadline, account: int | None) -> ReapAction:
+        owner = "no account" if deadline.account is None else f"account {deadline.account}"
+        ours = "an unknown account" if account is None else f"account {account}"
+        detail = f"{_when(deadline)}, but it was recorded for {owner} and this key is for {ours}; nothing done"
+        return self._action(deadline, "skipped", detail)
 
     async def enforce(self, deadline: Deadline, listed: Instance | None) -> ReapAction | None:
         try:
