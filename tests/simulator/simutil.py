@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from vast_mcp.simulator import Simulator
 
 API_KEY = "sim-key"
 #: The shared read-only material lives next to the repository: <repo>/../shared.
@@ -14,6 +17,8 @@ FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / 
 
 #: Instances take 10 s to leave "created" and 20 s more to run (Timings defaults).
 BOOT_SECONDS = 30
+#: The live answer to a start whose GPUs are not available (reference §11).
+QUEUED = {"success": False, "msg": "Required resources are currently unavailable, state change queued."}
 
 
 def client(url: str, key: str | None = API_KEY, timeout: float = 10.0) -> httpx.Client:
@@ -35,6 +40,30 @@ def show(api: httpx.Client, instance_id: int) -> dict[str, Any] | None:
     assert r.status_code == 200, r.text
     row: dict[str, Any] | None = r.json()["instances"]
     return row
+
+
+def state_of(api: httpx.Client, instance_id: int) -> tuple[str | None, str, str]:
+    """(actual_status, intended_status, cur_state) as the API shows them."""
+    row = show(api, instance_id)
+    assert row is not None
+    return row["actual_status"], row["intended_status"], row["cur_state"]
+
+
+def charge_items(api: httpx.Client, sim: Simulator, instance_id: int) -> dict[str, dict[str, Any]]:
+    """The instance's charge items of the last day by type ("gpu", "disk")."""
+    now = int(sim.clock.now())
+    window = json.dumps({"day": {"gte": now - 86400, "lte": now}})
+    results = api.get("/api/v0/charges/", params={"select_filters": window}).json()["results"]
+    charge = next(r for r in results if r["source"] == f"instance-{instance_id}")
+    return {item["type"]: item for item in charge["items"]}
+
+
+def log_text(api: httpx.Client, instance_id: int, **body: str) -> str:
+    """``request_logs`` then the ``result_url``, fetched without a key like the CLI does."""
+    r = api.put(f"/api/v0/instances/request_logs/{instance_id}/", json=body)
+    assert r.status_code == 200, r.text
+    with httpx.Client(trust_env=False) as anon:
+        return anon.get(r.json()["result_url"]).text
 
 
 def banner(port: int, timeout: float = 3.0) -> bytes:

@@ -27,6 +27,7 @@ from .simutil import API_KEY, BOOT_SECONDS, client
 
 VASTAI = Path(sys.executable).parent / "vastai"
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIConformanceTestKey cli@test"
+BID = 0.31
 TIMEOUT = 60
 
 pytestmark = pytest.mark.skipif(not VASTAI.exists(), reason=f"the vastai CLI is not installed at {VASTAI}")
@@ -79,9 +80,9 @@ class Scenario:
             futures = {name: pool.submit(one, args) for name, args in commands.items()}
             self.out.update({name: f.result() for name, f in futures.items()})
 
-    def status(self, iid: int) -> tuple[str, str]:
+    def status(self, iid: int) -> tuple[str, str, str]:
         inst = self.sim.state.instances[iid]
-        return inst.status(self.sim.clock.now(), self.sim.state.timings), inst.intended
+        return inst.status(self.sim.clock.now(), self.sim.state.timings), inst.intended, inst.cur_state
 
 
 @pytest.fixture(scope="module")
@@ -100,25 +101,60 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                 "--ssh", "--direct", "--label", "x", "--raw",
             ],
             user=["show", "user", "--raw"],
+            bid_search=["search", "offers", "-i", f"num_gpus=1 min_bid<{BID} direct_port_count>=1", "--raw"],
         )  # fmt: skip
+        bid_oid = next(o["id"] for o in json.loads(s.out["bid_search"].stdout) if o["id"] != oid)
+        s.seen["bid_offer_id"] = bid_oid
         # An offer nobody has: the CLI must print the server's error message.
         s.run(
+            bid_create=[
+                "create",
+                "instance",
+                str(bid_oid),
+                "--image",
+                "pytorch/pytorch:latest",
+                "--disk",
+                "32",
+                "--bid_price",
+                str(BID),
+                "--env",
+                "-p 8888:8888 -e FOO=bar",
+                "--onstart-cmd",
+                "echo hi",
+                "--raw",
+            ],
             missing=["create", "instance", "999", "--image", "ubuntu:22.04", "--ssh", "--raw"],
             invoices=["show", "invoices-v1", "--invoices", "-s", "2026-07-01", "-e", "2026-11-30", "--raw"],
             invoice_table=["show", "invoices-v1", "--invoices", "-s", "2026-07-01", "-e", "2026-11-30", "--no-color"],
         )
         iid = json.loads(s.out["create"].stdout)["new_contract"]
         s.seen["instance_id"] = iid
+        bid_iid = json.loads(s.out["bid_create"].stdout)["new_contract"]
+        s.seen["bid_instance_id"] = bid_iid
         sim.clock.advance(BOOT_SECONDS)
         s.run(instances=["show", "instances", "--raw"], instance=["show", "instance", str(iid), "--raw"])
-        s.run(stop=["stop", "instance", str(iid)], add_key=["create", "ssh-key", PUBKEY])
+        s.seen["bid_running"] = s.status(bid_iid)
+        sim.set_min_bid(bid_iid, 0.35)  # above the bid: Vast stops it
+        sim.clock.advance(5)
+        s.seen["outbid"] = s.status(bid_iid)
+        s.run(
+            stop=["stop", "instance", str(iid)],
+            add_key=["create", "ssh-key", PUBKEY],
+            change_bid=["change", "bid", str(bid_iid), "--price", "0.4"],
+        )
+        s.seen["after_bid"] = s.status(bid_iid)
+        s.seen["new_bid"] = sim.state.instances[bid_iid].dph_base
         sim.clock.advance(5)
         s.seen["after_stop"] = s.status(iid)
         s.run(start=["start", "instance", str(iid)], attach=["attach", "ssh", str(iid), PUBKEY])
         s.seen["after_start"] = s.status(iid)
         sim.clock.advance(10)
         s.seen["started"] = s.status(iid)
-        s.run(reboot=["reboot", "instance", str(iid)], label=["label", "instance", str(iid), "renamed"])
+        s.run(
+            reboot=["reboot", "instance", str(iid)],
+            label=["label", "instance", str(iid), "renamed"],
+            logs=["logs", str(bid_iid), "--tail", "50"],
+        )
         s.seen["after_reboot"] = s.status(iid)
         s.seen["label"] = sim.state.instances[iid].label
         s.seen["instance_keys"] = sim.instance_ssh_keys(iid)
@@ -161,7 +197,7 @@ def test_create_instance(cli: Scenario) -> None:
 def test_show_instances_and_instance(cli: Scenario) -> None:
     iid = cli.seen["instance_id"]
     rows = raw(cli.out["instances"])
-    assert [r["id"] for r in rows] == [iid]
+    assert [r["id"] for r in rows] == sorted([iid, cli.seen["bid_instance_id"]])
     row = raw(cli.out["instance"])
     assert row["id"] == iid and row["actual_status"] == "running" and row["label"] == "x"
     assert row["ports"]["22/tcp"][0]["HostPort"].isdigit() and row["public_ipaddr"] == "127.0.0.1"
@@ -171,12 +207,12 @@ def test_show_instances_and_instance(cli: Scenario) -> None:
 def test_stop_start_reboot_label(cli: Scenario) -> None:
     iid = cli.seen["instance_id"]
     assert f"stopping instance {iid}." in cli.out["stop"].stdout
-    assert cli.seen["after_stop"] == ("exited", "stopped")
+    assert cli.seen["after_stop"] == ("exited", "stopped", "stopped")
     assert f"starting instance {iid}." in cli.out["start"].stdout
-    assert cli.seen["after_start"] == ("loading", "running")
-    assert cli.seen["started"] == ("running", "running")
+    assert cli.seen["after_start"] == ("loading", "running", "running")
+    assert cli.seen["started"] == ("running", "running", "running")
     assert f"Rebooting instance {iid}." in cli.out["reboot"].stdout
-    assert cli.seen["after_reboot"] == ("rebooting", "running")
+    assert cli.seen["after_reboot"] == ("rebooting", "running", "running")
     assert f"label for {iid} set to renamed." in cli.out["label"].stdout
     assert cli.seen["label"] == "renamed"
 
@@ -206,12 +242,50 @@ def test_invoices_and_charges(cli: Scenario) -> None:
     table = cli.out["invoice_table"].stdout
     assert "$80.00" in table and "$20.00" in table and "-$" not in table
     charges = raw(cli.out["charges"])
-    (charge,) = charges["results"]
-    assert charge["source"] == f"instance-{cli.seen['instance_id']}" and charge["amount"] > 0
+    by_source = {c["source"]: c for c in charges["results"]}
+    assert set(by_source) == {f"instance-{cli.seen['instance_id']}", f"instance-{cli.seen['bid_instance_id']}"}
+    charge = by_source[f"instance-{cli.seen['instance_id']}"]
+    assert charge["amount"] > 0
     assert {i["type"] for i in charge["items"]} == {"gpu", "disk"}
     sent = next(r for r in cli.sim.requests if r.path == "/api/v0/charges/").query
     day = {"gte": utc_midnight(2026, 10, 25), "lte": utc_midnight(2026, 11, 1)}
     assert json.loads(sent["select_filters"]) == {"day": day}
+
+
+def test_create_a_bid_rental_with_env_ports_and_onstart(cli: Scenario) -> None:
+    bid_iid = cli.seen["bid_instance_id"]
+    assert raw(cli.out["bid_create"])["success"] is True
+    offers = raw(cli.out["bid_search"])
+    assert offers and all(o["is_bid"] is True and o["min_bid"] < BID for o in offers)
+    search = next(r for r in cli.sim.requests if r.path == "/api/v0/bundles/" and r.body.get("type") == "bid")
+    assert search.body["min_bid"] == {"lt": str(BID)}
+    body = next(r for r in cli.sim.requests if r.path == f"/api/v0/asks/{cli.seen['bid_offer_id']}/").body
+    assert (body["price"], body["disk"], body["onstart"]) == (BID, 32.0, "echo hi")
+    assert body["env"] == {"-p 8888:8888": "1", "FOO": "bar"}  # parse_env's form
+    inst = cli.sim.state.instances[bid_iid]
+    assert inst.is_bid and inst.rates[0].gpu == BID and inst.onstart == "echo hi"
+    assert inst.env == {"FOO": "bar"} and list(inst.host_ports) == ["8888/tcp"]
+    assert cli.seen["bid_running"] == ("running", "running", "running")
+
+
+def test_change_bid_resumes_an_outbid_instance(cli: Scenario) -> None:
+    bid_iid = cli.seen["bid_instance_id"]
+    assert cli.seen["outbid"] == ("exited", "running", "stopped")
+    assert "Per gpu bid price changed" in cli.out["change_bid"].stdout
+    sent = next(r for r in cli.sim.requests if r.path == f"/api/v0/instances/bid_price/{bid_iid}/")
+    assert (sent.method, sent.body, sent.status) == ("PUT", {"client_id": "me", "price": 0.4}, 200)
+    assert cli.seen["after_bid"] == ("loading", "running", "running") and cli.seen["new_bid"] == 0.4
+
+
+def test_logs(cli: Scenario) -> None:
+    bid_iid = cli.seen["bid_instance_id"]
+    out = cli.out["logs"].stdout
+    assert "onstart: echo hi" in out and "Pulling image pytorch/pytorch:latest" in out
+    assert "Stopping container" in out  # outbid, then resumed
+    sent = next(r for r in cli.sim.requests if r.path == f"/api/v0/instances/request_logs/{bid_iid}/")
+    assert sent.body == {"tail": "50"}
+    fetched = [r for r in cli.sim.requests if r.path.startswith("/_sim/logs/")]
+    assert fetched and all(r.headers.get("authorization") is None for r in fetched)  # result_url: no key
 
 
 def test_destroy(cli: Scenario) -> None:

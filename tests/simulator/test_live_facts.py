@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -11,24 +10,22 @@ import pytest
 from vast_mcp.simulator import Simulator
 
 from .conftest import MakeInstance
-from .simutil import BOOT_SECONDS, refuses, search, show, ssh_ports
-
-QUEUED = {"success": False, "msg": "Required resources are currently unavailable, state change queued."}
-DAY = 86400
-
-
-def state_of(api: httpx.Client, iid: int) -> tuple[str | None, str, str]:
-    row = show(api, iid)
-    assert row is not None
-    return row["actual_status"], row["intended_status"], row["cur_state"]
+from .simutil import (
+    BOOT_SECONDS,
+    QUEUED,
+    charge_items,
+    log_text,
+    refuses,
+    search,
+    show,
+    ssh_ports,
+    state_of,
+)
 
 
 def gpu_and_disk(api: httpx.Client, sim: Simulator, iid: int) -> tuple[float, float]:
-    now = int(sim.clock.now())
-    window = json.dumps({"day": {"gte": now - DAY, "lte": now}})
-    results = api.get("/api/v0/charges/", params={"select_filters": window}).json()["results"]
-    items = {i["type"]: i["amount"] for i in next(r for r in results if r["source"] == f"instance-{iid}")["items"]}
-    return items["gpu"], items["disk"]
+    billed = charge_items(api, sim, iid)
+    return billed["gpu"]["amount"], billed["disk"]["amount"]
 
 
 # ------------------------------------------------------------------ always
@@ -172,8 +169,7 @@ def test_oci_failure_dies_while_loading(sim: Simulator, api: httpx.Client, make_
     assert gpu_and_disk(api, sim, broken)[0] == 0  # it never ran
     ok = show(api, healthy)
     assert ok is not None and ok["actual_status"] == "running"
-    r = api.put(f"/api/v0/instances/request_logs/{broken}/", json={})
-    assert "OCI runtime create failed" in httpx.get(r.json()["result_url"], trust_env=False).text
+    assert "OCI runtime create failed" in log_text(api, broken)
 
 
 def test_pending_null(sim: Simulator, api: httpx.Client, make_instance: MakeInstance) -> None:

@@ -4,7 +4,10 @@
 Tests drive time with ``sim.clock.advance(s)``, arm faults with ``sim.faults.inject(...)``
 and read what clients sent from ``sim.requests`` / ``sim.count(method, path_regex)``.
 What Vast does on its own is a method too: ``sim.instance_key(id)`` (the scoped key),
-``sim.relet(id)`` / ``sim.free(id)`` (GPUs re-let while stopped; a start is queued).
+``sim.relet(id)`` / ``sim.free(id)`` (GPUs re-let while stopped; a start is queued),
+``sim.set_min_bid(id, price)`` (a bid rental below the machine's minimum is outbid),
+``sim.raise_price(id, factor)`` (a pending host price increase). Each also has an admin
+form, ``POST /_sim/<name>`` with the arguments as a JSON object.
 """
 
 from __future__ import annotations

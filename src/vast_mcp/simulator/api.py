@@ -79,7 +79,8 @@ def _offers_answer(call: Call, query_body: dict[str, Any], select_cols: Any = No
         q = parse_offer_query(query_body, call.offer_types)
     except QueryError as exc:
         raise invalid_request(str(exc)) from exc
-    offers = [offer_view(o, q.storage_gb, call.now) for o in search_offers(call.state.offers, q, call.now)]
+    bid = q.offer_type == "bid"
+    offers = [offer_view(o, q.storage_gb, call.now, bid=bid) for o in search_offers(call.state.offers, q, call.now)]
     if isinstance(select_cols, list) and select_cols and "*" not in select_cols:
         offers = [{k: v for k, v in o.items() if k in select_cols} for o in offers]
     return json_response(200, {"offers": offers})
@@ -289,6 +290,37 @@ def _lifecycle(kind: str) -> Callable[[Call], Response]:
             raise invalid_args(f"No such instance {call.args[0]}.")
         call.state.reboot(inst, call.now, kind)
         return ok()
+
+    return handler
+
+
+def change_bid(call: Call) -> Response:
+    inst = call.instance()
+    price = call.body_object().get("price")
+    if isinstance(price, bool) or not isinstance(price, int | float) or price < 0.001:
+        raise invalid_args("Please set a bid price >= 0.001.")
+    call.state.change_bid(inst, float(price), call.now)
+    return ok()
+
+
+def pending_price_increases(call: Call) -> Response:
+    rows = [call.state.price_increase_view(r) for r in call.state.price_increases.values()]
+    return ok({"success": True, "count": len(rows), "truncated": False, "pending_price_increases": rows})
+
+
+def _settle_price_increase(accept: bool) -> Callable[[Call], Response]:
+    def handler(call: Call) -> Response:
+        body = call.body_object()
+        increase_id = body.get("pending_price_increase_id")
+        # The backend forbids any other key (CLI 1.9.1 vastai/api/price_increase.py).
+        if (
+            set(body) != {"pending_price_increase_id"}
+            or isinstance(increase_id, bool)
+            or not isinstance(increase_id, int)
+        ):
+            raise invalid_args('Send exactly {"pending_price_increase_id": <int>}.')
+        row = call.state.settle_price_increase(increase_id, accept, call.now)
+        return ok({"success": True, "pending_price_increase_id": row.id, "contract_id": row.instance_id})
 
     return handler
 
@@ -514,6 +546,10 @@ ROUTES: tuple[Route, ...] = (
     _r("PUT", f"/api/v0/instances/reboot/{_ID}/", _lifecycle("reboot")),
     _r("PUT", f"/api/v0/instances/recycle/{_ID}/", _lifecycle("recycle")),
     _r("PUT", f"/api/v0/instances/request_logs/{_ID}/", request_logs),
+    _r("PUT", f"/api/v0/instances/bid_price/{_ID}/", change_bid),
+    _r("GET", "/api/v0/instances/pending-price-increases/", pending_price_increases),
+    _r("PUT", "/api/v0/instances/accept-price-increase/", _settle_price_increase(accept=True)),
+    _r("PUT", "/api/v0/instances/reject-price-increase/", _settle_price_increase(accept=False)),
     _r("GET", "/api/v0/ssh/", list_keys),
     _r("POST", "/api/v0/ssh/", create_key),
     _r("PUT", f"/api/v0/ssh/{_ID}/", update_key),

@@ -191,6 +191,16 @@ class Simulator:
         """The re-let GPUs are free again: a queued start happens now (GPU billing starts)."""
         self._on_instance(instance_id, self.state.free)
 
+    def set_min_bid(self, instance_id: int, price: float) -> None:
+        """The instance's machine's minimum bid ($/h) moves: a bid rental below it is outbid
+        (stopped by Vast, storage still billed); one at or above it runs again."""
+        self._on_instance(instance_id, lambda inst, now: self.state.set_min_bid(inst, price, now))
+
+    def raise_price(self, instance_id: int, factor: float) -> int:
+        """The host raises an on-demand instance's GPU and disk prices by ``factor`` (> 1): a
+        pending increase to accept or reject; returns its ``pending_price_increase_id``."""
+        return self._on_instance(instance_id, lambda inst, now: self.state.raise_price(inst, factor, now))
+
     def summary(self) -> dict[str, Any]:
         summary = self.state.summary(self.clock.now())
         summary["faults"] = self.faults.describe()
@@ -322,6 +332,10 @@ class Simulator:
             ("POST", "/_sim/instance_key"): lambda: {"instance_api_key": self.instance_key(int(body["instance_id"]))},
             ("POST", "/_sim/relet"): lambda: self.relet(int(body["instance_id"])),
             ("POST", "/_sim/free"): lambda: self.free(int(body["instance_id"])),
+            ("POST", "/_sim/set_min_bid"): lambda: self.set_min_bid(int(body["instance_id"]), float(body["price"])),
+            ("POST", "/_sim/raise_price"): lambda: {
+                "pending_price_increase_id": self.raise_price(int(body["instance_id"]), float(body["factor"]))
+            },
         }
         action = admin.get((req.method, req.path.rstrip("/")))
         if action is None:

@@ -111,7 +111,7 @@ class Offer:
     id: int
     static: dict[str, Any]
     dph_base: float
-    min_bid_ratio: float
+    min_bid: float  # $/h: the machine's current minimum bid for an interruptible rental
     listed: bool  # the host lists it as rentable at all
     rented: bool = False
 
@@ -146,7 +146,7 @@ def _derived(offer: Offer, storage_gb: float) -> dict[str, float]:
         "flops_per_dphtotal": s["total_flops"] / total,
         "vram_costperhour": total / (s["gpu_total_ram"] / 1000.0),
         "score": s["dlperf"] / total * s["reliability"] ** 30,
-        "min_bid": offer.dph_base * offer.min_bid_ratio,
+        "min_bid": offer.min_bid,
     }
 
 
@@ -185,9 +185,14 @@ def offer_value(offer: Offer, field: str, storage_gb: float, now: float) -> Any:
     return offer.static[field]
 
 
-def offer_view(offer: Offer, storage_gb: float, now: float) -> dict[str, Any]:
-    """The offer as the API returns it, priced for ``storage_gb`` of disk."""
+def offer_view(offer: Offer, storage_gb: float, now: float, *, bid: bool = False) -> dict[str, Any]:
+    """The offer as the API returns it, priced for ``storage_gb`` of disk.
+
+    ``bid``: answering a ``"type": "bid"`` search. Every simulated machine takes bids
+    (``min_bid``), so the same offers come back, marked ``is_bid``.
+    """
     view = dict(offer.static)
+    view["is_bid"] = bid
     view.update(_derived(offer, storage_gb))
     view["dph_base"] = offer.dph_base
     view["rented"] = offer.rented
@@ -335,7 +340,7 @@ def _make_offer(
         id=offer_id,
         static=static,
         dph_base=price_per_gpu * num_gpus,
-        min_bid_ratio=_uniform(r, 0.35, 0.9),
+        min_bid=price_per_gpu * num_gpus * _uniform(r, 0.35, 0.9),
         listed=r() > 0.03,
     )
 

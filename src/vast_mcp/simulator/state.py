@@ -11,17 +11,18 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 from .clock import SimClock
 from .errors import ApiError, invalid_args, no_such_instance
-from .inventory import LOOPBACK, Offer, build_offers, storage_hourly
+from .inventory import HOURS_PER_MONTH, LOOPBACK, Offer, build_offers, storage_hourly
 from .sshd import BannerHub
 
 
@@ -107,6 +108,49 @@ def env_pairs(env: Any) -> list[list[str]]:
     raise invalid_args("env must be an object of NAME: value.")
 
 
+@dataclass(frozen=True)
+class Rate:
+    """What an instance costs from ``at`` on: GPU $/h (the bid, for a bid rental) and disk $/GB/month."""
+
+    at: float
+    gpu: float
+    storage_cost: float
+
+
+class Usage(NamedTuple):
+    hours: float
+    amount: float  # dollars
+
+
+_PORT_SPEC = re.compile(r"(?:(\d+):)?(\d+)(?:/(tcp|udp))?")
+
+
+def published_ports(pairs: list[list[str]]) -> list[str]:
+    """Container ports (``"8888/tcp"``) the ``-p [HOST:]PORT[/PROTO]`` entries of ``extra_env`` publish.
+
+    Vast picks the host port itself, so the HOST part only has to be valid.
+    """
+    ports: list[str] = []
+    for key, _value in pairs:
+        if not key.startswith("-p "):
+            continue
+        m = _PORT_SPEC.fullmatch(key[3:].strip())
+        if m is None or not all(1 <= int(n) <= 65535 for n in m.group(1, 2) if n is not None):
+            raise invalid_args(f"Invalid port mapping {key!r}: use -p [HOST:]PORT[/tcp|/udp], ports 1 to 65535.")
+        port = f"{int(m.group(2))}/{m.group(3) or 'tcp'}"
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+_ENV_REF = re.compile(r"\$(?:\{([A-Za-z_]\w*)\}|([A-Za-z_]\w*))")
+
+
+def expand_env(text: str, env: dict[str, str]) -> str:
+    """``$NAME`` and ``${NAME}`` replaced by ``env``'s value; names it lacks stay as written."""
+    return _ENV_REF.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), text)
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -115,7 +159,7 @@ def _iso(ts: float) -> str:
 class Instance:
     id: int
     offer: Offer
-    dph_base: float
+    rates: list[Rate]  # oldest first; the last one applies now
     disk: float
     image: str
     label: str | None
@@ -138,10 +182,18 @@ class Instance:
     destroyed_at: float | None = None
     ssh_port: int = 0  # advertised proxy port
     direct_port: int = 0
+    published: list[str] = field(default_factory=list)  # container ports from -p env entries: "8888/tcp"
+    host_ports: dict[str, int] = field(default_factory=dict)  # their loopback host ports
+    image_login: str | None = None  # "-u USER -p TOKEN HOST": stored, never shown
 
     @property
     def machine(self) -> dict[str, Any]:
         return self.offer.static
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The container's environment variables (``extra_env`` without the docker options)."""
+        return {k: v for k, v in self.extra_env if not k.startswith("-")}
 
     @property
     def direct(self) -> bool:
@@ -157,8 +209,12 @@ class Instance:
         return self.ssh_port + 1 if "jupyter" in self.runtype else self.ssh_port
 
     @property
+    def dph_base(self) -> float:
+        return self.rates[-1].gpu
+
+    @property
     def storage_total_cost(self) -> float:
-        return storage_hourly(self.machine["storage_cost"], self.disk)
+        return storage_hourly(self.rates[-1].storage_cost, self.disk)
 
     @property
     def dph_total(self) -> float:
@@ -242,6 +298,14 @@ class Instance:
             return WAITING_MSGS[self.actions[-1].kind]
         return OCI_MSG if self.fault == "oci" else EXIT_MSG
 
+    def usage(self, spans: list[tuple[float, float]], lo: float, hi: float, per_hour: Callable[[Rate], float]) -> Usage:
+        """Hours of ``spans`` inside [lo, hi) and what they cost at the rates in force then."""
+        amount = 0.0
+        ends = [r.at for r in self.rates[1:]] + [math.inf]
+        for rate, until in zip(self.rates, ends, strict=True):
+            amount += _overlap(spans, max(lo, rate.at), min(hi, until)) / 3600 * per_hour(rate)
+        return Usage(_overlap(spans, lo, hi) / 3600, amount)
+
     def status_msg(self, now: float, t: Timings) -> str | None:
         status = self.status(now, t)
         tag = self.image.replace(":", "_")
@@ -271,6 +335,16 @@ def decode_token(token: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(400, {"success": False, "error": "invalid_token", "msg": "Invalid pagination token."})
     return value
+
+
+@dataclass(frozen=True)
+class PriceIncrease:
+    """A host's pending price increase on one instance (``pending_price_increase_id`` = ``id``)."""
+
+    id: int
+    instance_id: int
+    old: Rate
+    new: Rate  # ``at`` = when the host asked
 
 
 @dataclass
@@ -327,6 +401,8 @@ class SimState:
             fake_api_key="simfake" + secrets.token_hex(28),
         )
         self.logs: dict[str, str] = {}
+        self.price_increases: dict[int, PriceIncrease] = {}
+        self._next_increase_id = 5_000
 
     # ------------------------------------------------------------------ ports
 
@@ -345,16 +421,24 @@ class SimState:
                     inst.ssh_port = hub.reserve_pair() if "jupyter" in inst.runtype else hub.reserve()
         elif not inst.ssh_port:
             inst.ssh_port = hub.reserve()
-        if inst.direct and not (inst.direct_port and hub.reserved(inst.direct_port)):
-            try:
-                if not inst.direct_port:
-                    raise OSError
-                hub.reserve(inst.direct_port)
-            except OSError:
-                inst.direct_port = hub.reserve()
+        if inst.direct:
+            inst.direct_port = self._keep(inst.direct_port)
+        if inst.machine["direct_port_count"] > 0:  # -p ports need host ports, like direct SSH
+            inst.host_ports = {p: self._keep(inst.host_ports.get(p, 0)) for p in inst.published}
+
+    def _keep(self, port: int) -> int:
+        """``port`` reserved (again, after a restart of serving) when it can be, else a new one."""
+        if port and self.hub.reserved(port):
+            return port
+        try:
+            if port:
+                return self.hub.reserve(port)
+        except OSError:
+            pass
+        return self.hub.reserve()
 
     def _release_ports(self, inst: Instance) -> None:
-        for port in {inst.ssh_port, inst.proxy_listen_port, inst.direct_port} - {0}:
+        for port in {inst.ssh_port, inst.proxy_listen_port, inst.direct_port, *inst.host_ports.values()} - {0}:
             self.hub.release(port)
 
     def sync_listeners(self, now: float | None = None) -> None:
@@ -449,17 +533,23 @@ class SimState:
                     400,
                     {"success": False, "error": "invalid_price", "msg": "Please set a bid price >= 0.001."},
                 )
+            if price < offer.min_bid and cancel_unavail:  # it could not start now
+                raise self.no_such_ask(offer_id, cancel_unavail)
+        image_login = body.get("image_login")
+        if image_login is not None and not isinstance(image_login, str):
+            raise invalid_args("image_login must be a string: -u USER -p TOKEN HOST.")
+        extra_env = env_pairs(body.get("env"))
         onstart = body.get("onstart")
         args = body.get("args")
         inst = Instance(
             id=self._next_instance_id,
             offer=offer,
-            dph_base=offer.dph_base if price is None else price,
+            rates=[Rate(now, offer.dph_base if price is None else price, offer.static["storage_cost"])],
             disk=disk,
             image=image.strip(),
             label=label,
             runtype=normalize_runtype(body.get("runtype")),
-            extra_env=env_pairs(body.get("env")),
+            extra_env=extra_env,
             onstart=onstart if isinstance(onstart, str) else None,
             image_args=[str(a) for a in args] if isinstance(args, list) else [],
             template_hash_id=body.get("template_hash_id") if isinstance(body.get("template_hash_id"), str) else None,
@@ -470,10 +560,13 @@ class SimState:
             actions=[Action("create", now)],
             # Docs: the account's keys are installed on new instances.
             ssh_keys=[{"id": k["id"], "public_key": k["public_key"]} for k in self.account.ssh_keys],
+            published=published_ports(extra_env),
+            image_login=image_login,
         )
         self._next_instance_id += 1
         offer.rented = True
         self.instances[inst.id] = inst
+        self._reconcile(inst, now)  # a bid below the minimum is outbid at once
         if self.serving:
             self._ensure_ports(inst)
         return inst
@@ -490,9 +583,24 @@ class SimState:
             inst.fault = "exit" if kind == "instance_exit" else "unknown"
             inst.fault_at = now
 
-    def _blocked(self, inst: Instance) -> bool:
-        """Whether Vast cannot run the instance now: its GPUs were re-let."""
-        return inst.relet
+    def _hold(self, inst: Instance) -> str | None:
+        """Why Vast cannot run the instance now: ``queued`` (GPUs re-let), ``outbid``, or None."""
+        if inst.relet:
+            return "queued"
+        if inst.is_bid and inst.dph_base < inst.offer.min_bid:
+            return "outbid"
+        return None
+
+    def _reconcile(self, inst: Instance, now: float) -> None:
+        """Vast's side: stop an instance meant to run that it must hold, start one it no longer must."""
+        if inst.intended != "running":
+            return
+        hold = self._hold(inst)
+        if hold is not None and not inst.waiting:
+            up = inst.status(now, self.timings) == "running"
+            inst.actions.append(Action(hold, now, was_running=up))
+        elif hold is None and inst.waiting:
+            inst.actions.append(Action("start", now))
 
     def set_state(self, inst: Instance, state: str, now: float) -> bool:
         """Apply a state change; False when a start is queued (resources unavailable)."""
@@ -501,9 +609,10 @@ class SimState:
                 up = inst.status(now, self.timings) == "running"
                 inst.actions.append(Action("stop", now, was_running=up))
             return True
-        if self._blocked(inst):
+        hold = self._hold(inst)
+        if hold is not None:
             if not inst.waiting:
-                inst.actions.append(Action("queued", now))
+                inst.actions.append(Action(hold, now))
             return False
         if inst.cur_state != "running":
             inst.actions.append(Action("start", now))
@@ -518,8 +627,81 @@ class SimState:
     def free(self, inst: Instance, now: float) -> None:
         """The GPUs are free again: a queued start happens now."""
         inst.relet = False
-        if inst.waiting and not self._blocked(inst):
-            inst.actions.append(Action("start", now))
+        self._reconcile(inst, now)
+
+    def set_min_bid(self, inst: Instance, price: float, now: float) -> None:
+        """The instance's machine's minimum bid moves: a bid below it is outbid, one at or above it runs."""
+        if price < 0:
+            raise ValueError("a minimum bid is >= 0")
+        inst.offer.min_bid = price
+        self._reconcile(inst, now)
+
+    def change_bid(self, inst: Instance, price: float, now: float) -> None:
+        """``PUT bid_price``: the new bid applies from now; an outbid instance at or above the minimum runs."""
+        if not inst.is_bid:
+            raise invalid_args(f"Instance {inst.id} is on-demand; only an interruptible (bid) instance has a bid.")
+        inst.rates.append(Rate(now, price, inst.rates[-1].storage_cost))
+        self._reconcile(inst, now)
+
+    # --------------------------------------------------------- price increases
+
+    def raise_price(self, inst: Instance, factor: float, now: float) -> int:
+        """The host raises the instance's GPU and disk prices by ``factor``: a pending increase.
+
+        It replaces any earlier pending row for the instance (that one turns stale).
+        """
+        if inst.is_bid:
+            raise ValueError(f"instance {inst.id} is a bid rental: its price is its bid (see set_min_bid)")
+        if factor <= 1:
+            raise ValueError("a price increase needs a factor > 1")
+        self._drop_price_increases(inst.id)
+        old = inst.rates[-1]
+        row = PriceIncrease(
+            self._next_increase_id, inst.id, old, Rate(now, old.gpu * factor, old.storage_cost * factor)
+        )
+        self._next_increase_id += 1
+        self.price_increases[row.id] = row
+        return row.id
+
+    def _drop_price_increases(self, instance_id: int) -> None:
+        for row in [r for r in self.price_increases.values() if r.instance_id == instance_id]:
+            del self.price_increases[row.id]
+
+    def settle_price_increase(self, increase_id: int, accept: bool, now: float) -> PriceIncrease:
+        """Accept (the new prices apply from now) or reject (the old ones stay) a pending increase."""
+        row = self.price_increases.pop(increase_id, None)
+        if row is None:
+            raise ApiError(404, {"success": False, "error": "no_pending_price_increase"})
+        if accept:
+            self.instances[row.instance_id].rates.append(replace(row.new, at=now))
+        return row
+
+    def price_increase_view(self, row: PriceIncrease) -> dict[str, Any]:
+        inst = self.instances[row.instance_id]
+        m = inst.machine
+        per_second = {
+            f"{age}_{name}": cost / 3600
+            for age, rate in (("old", row.old), ("new", row.new))
+            for name, cost in (
+                ("gpu_costpersec", rate.gpu),
+                ("disk_ram_costpersec", storage_hourly(rate.storage_cost, inst.disk)),
+            )
+        }
+        return {
+            "pending_price_increase_id": row.id,
+            "contract_id": row.instance_id,
+            "host_id": m["host_id"],
+            **per_second,
+            "old_bwu_cost": m["inet_up_cost"],
+            "new_bwu_cost": m["inet_up_cost"],
+            "old_bwd_cost": m["inet_down_cost"],
+            "new_bwd_cost": m["inet_down_cost"],
+            "old_platform_fee": 0.0,
+            "new_platform_fee": 0.0,
+            "contract_end_date": m["end_date"],
+            "ask_end_date": m["end_date"],
+            "created_at": row.new.at,
+        }
 
     def reboot(self, inst: Instance, now: float, kind: str = "reboot") -> None:
         if inst.cur_state != "running":
@@ -528,6 +710,7 @@ class SimState:
 
     def destroy(self, inst: Instance, now: float) -> None:
         inst.destroyed_at = now
+        self._drop_price_increases(inst.id)
         del self.instances[inst.id]
         self.destroyed[inst.id] = inst
         inst.offer.rented = False
@@ -545,7 +728,7 @@ class SimState:
         running_since = inst._running_from(inst.actions[-1], t)
         dph_total = inst.dph_total
         stc = inst.storage_total_cost
-        ports: dict[str, Any] = {}
+        ports: dict[str, Any] = {p: [{"HostIp": "0.0.0.0", "HostPort": str(n)}] for p, n in inst.host_ports.items()}
         if inst.direct and inst.direct_port:
             ports["22/tcp"] = [{"HostIp": "0.0.0.0", "HostPort": str(inst.direct_port)}]
         disk_usage = min(inst.disk, 2.5) if inst.phase(now, t) != "created" else 0.0
@@ -631,7 +814,7 @@ class SimState:
             "machine_id": m["machine_id"],
             "mem_limit": m["cpu_ram"] / 1000.0,
             "mem_usage": 0.85 if up else 0.0,
-            "min_bid": inst.offer.dph_base * inst.offer.min_bid_ratio,
+            "min_bid": inst.offer.min_bid,
             "mobo_name": m["mobo_name"],
             "next_state": intended,
             "num_gpus": m["num_gpus"],
@@ -659,7 +842,7 @@ class SimState:
             "start_date": inst.created_at,
             "static_ip": m["static_ip"],
             "status_msg": None if pending else inst.status_msg(now, t),
-            "storage_cost": m["storage_cost"],
+            "storage_cost": inst.rates[-1].storage_cost,
             "storage_total_cost": stc,
             "target_reliability": 0.0,
             "template_hash_id": inst.template_hash_id,
@@ -682,6 +865,12 @@ class SimState:
     # ------------------------------------------------------------------- logs
 
     def log_lines(self, inst: Instance, now: float, daemon: bool) -> list[str]:
+        """The container log (or the host daemon's) up to ``now``.
+
+        Each start shows the onstart script's first line as ``onstart: <line>`` with the
+        instance's env expanded in it (``echo $HF_TOKEN`` shows the token's value), the way
+        a shell tracing its commands would; a registry login shows only "Login Succeeded".
+        """
         t = self.timings
         m = inst.machine
         events: list[tuple[float, str]] = []
@@ -692,9 +881,11 @@ class SimState:
         else:
             for action in inst.actions:
                 if action.kind == "create":
+                    if inst.image_login is not None:
+                        events.append((action.at + t.created, "Login Succeeded"))
                     events.append((action.at + t.created, f"Pulling image {inst.image}"))
                     events.append((action.at + t.created + 1, f"Status: Downloaded newer image for {inst.image}"))
-                elif action.kind == "stop":
+                elif action.kind in ("stop", "outbid"):
                     events.append((action.at, "Stopping container"))
                 elif action.kind == "reboot":
                     events.append((action.at, "Restarting container"))
@@ -703,7 +894,7 @@ class SimState:
                     events.append((up_at, "Starting container"))
                     events.append((up_at, "sshd: Server listening on 0.0.0.0 port 22."))
                     if inst.onstart:
-                        events.append((up_at, f"onstart: {inst.onstart.splitlines()[0]}"))
+                        events.append((up_at, f"onstart: {expand_env(inst.onstart.splitlines()[0], inst.env)}"))
             if inst.fault == "exit":
                 first_up = min((s for s, _ in inst.running_intervals(now + 1e9, t)), default=inst.fault_at)
                 events.append((max(inst.fault_at, first_up), EXIT_MSG))
@@ -765,18 +956,18 @@ class SimState:
 
     # ---------------------------------------------------------------- billing
 
-    def _charge_parts(self, inst: Instance, lo: float, hi: float, now: float) -> tuple[float, float]:
-        """(GPU seconds, disk seconds) of ``inst`` inside [lo, hi)."""
+    def _charge_parts(self, inst: Instance, lo: float, hi: float, now: float) -> tuple[Usage, Usage]:
+        """(GPU, disk) use of ``inst`` inside [lo, hi): GPU while the container runs, disk while it exists."""
         end = inst.destroyed_at if inst.destroyed_at is not None else now
-        gpu = _overlap(inst.running_intervals(end, self.timings), lo, hi)
-        disk = _overlap([(inst.created_at, end)], lo, hi)
+        gpu = inst.usage(inst.running_intervals(end, self.timings), lo, hi, lambda r: r.gpu)
+        disk = inst.usage([(inst.created_at, end)], lo, hi, lambda r: storage_hourly(r.storage_cost, inst.disk))
         return gpu, disk
 
     def total_spent(self, now: float) -> float:
         total = 0.0
         for inst in [*self.instances.values(), *self.destroyed.values()]:
             gpu, disk = self._charge_parts(inst, inst.created_at, now, now)
-            total += gpu / 3600 * inst.dph_base + disk / 3600 * inst.storage_total_cost
+            total += gpu.amount + disk.amount
         return total
 
     def charges(self, lo: float, hi: float, now: float) -> list[dict[str, Any]]:
@@ -788,10 +979,10 @@ class SimState:
             start, stop = max(lo, inst.created_at), min(hi, end)
             if stop <= start:
                 continue
-            gpu_s, disk_s = self._charge_parts(inst, lo, hi, now)
-            gpu_h, disk_h = gpu_s / 3600, disk_s / 3600
-            gpu_amount = gpu_h * inst.dph_base
-            disk_amount = disk_h * inst.storage_total_cost
+            gpu, disk = self._charge_parts(inst, lo, hi, now)
+            # The rate an item shows is its average when a price changed inside the range.
+            gpu_rate = gpu.amount / gpu.hours if gpu.hours else inst.dph_base
+            disk_rate = disk.amount / disk.hours if disk.hours else inst.storage_total_cost
             m = inst.machine
             item_common: dict[str, Any] = {"start": start, "end": stop, "source": None, "items": []}
             results.append(
@@ -801,7 +992,7 @@ class SimState:
                     "type": "instance",
                     "source": f"instance-{inst.id}",
                     "description": f"Instance {inst.id}: {m['num_gpus']}x {m['gpu_name']}",
-                    "amount": gpu_amount + disk_amount,
+                    "amount": gpu.amount + disk.amount,
                     "metadata": {
                         "template_id": None,
                         "label": inst.label,
@@ -812,20 +1003,21 @@ class SimState:
                         {
                             **item_common,
                             "type": "gpu",
-                            "description": f"{gpu_h:.3f} hours at ${inst.dph_base:.3f}/hour",
-                            "amount": gpu_amount,
-                            "quantity": gpu_h,
-                            "rate": inst.dph_base,
+                            "description": f"{gpu.hours:.3f} hours at ${gpu_rate:.3f}/hour",
+                            "amount": gpu.amount,
+                            "quantity": gpu.hours,
+                            "rate": gpu_rate,
                         },
                         {
                             **item_common,
                             "type": "disk",
                             "description": (
-                                f"{inst.disk:g} GB for {disk_h:.3f} hours at ${m['storage_cost']:.3f}/GB/month"
+                                f"{inst.disk:g} GB for {disk.hours:.3f} hours at "
+                                f"${disk_rate * HOURS_PER_MONTH / inst.disk:.3f}/GB/month"
                             ),
-                            "amount": disk_amount,
-                            "quantity": disk_h,
-                            "rate": inst.storage_total_cost,
+                            "amount": disk.amount,
+                            "quantity": disk.hours,
+                            "rate": disk_rate,
                         },
                     ],
                 }
