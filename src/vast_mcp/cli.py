@@ -1,4 +1,4 @@
-"""Command line: `vast-mcp [serve|simulator|demo|key]`.
+"""Command line: `vast-mcp [serve|simulator|demo|key|doctor]`.
 
 Imports are deferred to the branch that needs them: an MCP client spawns
 `vast-mcp` for every session, so start-up must not pay for the simulator,
@@ -83,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
 
     key = sub.add_parser("key", help="manage the API key in the OS keyring")
     key.add_argument("action", choices=["set", "status", "delete"])
+
+    doctor = sub.add_parser("doctor", help="read-only live check of the configured account and key")
+    doctor.add_argument(
+        "--record", metavar="DIR", help="also save every answer, scrubbed, as contract-test fixtures in DIR"
+    )
     return parser
 
 
@@ -119,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vast_mcp.spending.reapcli import run_reap
 
         return run_reap(dry_run=args.dry_run)
+    if command == "doctor":
+        from vast_mcp.doctor import doctor_from_args
+
+        return doctor_from_args(args)
     from vast_mcp.keycli import run_key_command
 
     return run_key_command(args.action)

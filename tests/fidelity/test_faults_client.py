@@ -485,7 +485,7 @@ async def running_endpoints(sim: Simulator, vast: VastClient, label: str) -> lis
     sim.clock.advance(31)  # boot: 10 s created + 20 s loading
     inst = await vast.instances.get(instance_id)  # this request also opens the sshd ports
     assert inst.actual_status == "running"
-    endpoints = ssh_endpoints(inst)
+    endpoints = ssh_endpoints(inst, allow_private=True)  # the simulator advertises loopback
     assert endpoints
     return endpoints
 
@@ -590,6 +590,11 @@ COVERED: dict[str, str] = {
     "instance_exit": "test_instance_exit_fails_fast_with_the_status_message",
     "stuck_unknown": "test_stuck_unknown_fails_after_the_unknown_grace",
     "slow_ssh": "test_slow_ssh_probe_succeeds_only_after_the_delay",
+    # §11 reproductions: met in test_seen_live_sim.py
+    "odd_records": "test_seen_live_sim.test_sim_odd_records_never_fail_a_search_or_a_list",
+    "oci_failure": "test_seen_live_sim.test_sim_oci_failure_is_fatal_at_once",
+    "pending_null": "test_seen_live_sim.test_sim_pending_null_then_running",
+    "redirect": "test_seen_live_sim.test_sim_redirect_off_vast_ai_is_refused",
 }
 
 

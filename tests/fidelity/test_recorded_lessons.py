@@ -187,7 +187,9 @@ async def test_users_current_drops_api_key_and_converts_milliseconds() -> None:
 def test_user_created_at_in_seconds_stays_seconds() -> None:
     """Other endpoints use float seconds; the millisecond rule must not shrink those."""
     seconds = 1728748803.601
-    assert User.from_api({"created_at": seconds}).created_at == datetime.fromtimestamp(seconds, UTC)
+    assert User.model_validate(User.wire_record({"created_at": seconds})).created_at == datetime.fromtimestamp(
+        seconds, UTC
+    )
 
 
 # -- gpu_totalram (instances) vs gpu_total_ram (offers) --------------------------------------------

@@ -179,7 +179,8 @@ async def check_ssh_keys(vast: VastClient, fx: Fixture, replay: Replay) -> None:
     assert [k.public_key for k in keys] == ["ssh-ed25519 <scrubbed>"] * 2
     assert keys[0].created_at == pytest.approx(1774048157.145925)
     for key in keys:
-        assert set(key.model_dump()) == {"id", "public_key", "created_at"}  # private_key never kept
+        assert set(key.model_dump()) == {"id", "public_key", "created_at", "unreadable"}  # private_key never kept
+        assert key.unreadable == ()
 
 
 async def check_current_user(vast: VastClient, fx: Fixture, replay: Replay) -> None:

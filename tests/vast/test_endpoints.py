@@ -225,13 +225,13 @@ async def test_charges_and_invoices_for_a_range_with_paging(vast: VastClient, fa
         ),
         reply(body={"success": True, "results": [{"source": "instance-10", "amount": 0.1}], "next_token": None}),
     )
-    fake.on("GET", "/api/v1/invoices/", reply(body={"success": True, "results": [{"type": "credit", "amount": 25.0}]}))
+    fake.on("GET", "/api/v1/invoices/", reply(body={"success": True, "results": [{"type": "credit", "amount": -25.0}]}))
     start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 31, tzinfo=UTC)
     charges = await vast.account.charges(start, end)
     invoices = await vast.account.invoices(start, end)
     assert [c.source for c in charges] == ["instance-9", "instance-10"]
     assert charges[0].items[0].amount == pytest.approx(0.4)
-    assert invoices[0].amount == 25.0
+    assert invoices[0].amount == 25.0  # a credit purchase: negative on the wire, positive as the CLI shows it
     first_charges, second_charges, invoice_request = fake.requests
     assert query_json(first_charges, "select_filters") == {"day": {"gte": 1767225600, "lte": 1769817600}}
     assert second_charges.url.params["after_token"] == "n"

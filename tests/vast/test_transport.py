@@ -7,6 +7,7 @@ import os
 import stat
 import urllib.parse
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from vast_mcp.vast import (
     OutcomeUnknownError,
     RateBudget,
     RateLimitError,
+    RedirectRefusedError,
     RetryPolicy,
     SearchQuotaError,
     ServerError,
@@ -403,3 +405,106 @@ async def test_rate_budget_paces_requests() -> None:
     await budget.acquire(fake_sleep)
     assert now[0] == pytest.approx(penalized_at + 10.0)  # waits out the server's 10 s, no more
     assert sum(waits) == pytest.approx(now[0])
+
+
+async def test_detail_is_redacted_before_it_is_cut_to_length(vast: VastClient, fake: FakeVast) -> None:
+    # The key straddles the 300-character cut: cut first, and its head would survive redaction.
+    fake.on("GET", "/api/v0/ssh/", reply(400, {"msg": "x" * 290 + LEAK_CANARY}))
+    with pytest.raises(BadRequestError) as caught:
+        await vast.ssh.list_keys()
+    assert LEAK_CANARY[:8] not in str(caught.value)
+    assert "***" in str(caught.value)
+
+
+# -- redirects (reference §11: Vast's own environments redirect between hosts under vast.ai) -----------
+
+
+class Redirector:
+    """Answers the first request with a redirect to ``location``; every later one with ``final``."""
+
+    def __init__(self, status: int, location: str | None, final: httpx.Response | None = None) -> None:
+        self.status = status
+        self.location = location
+        self.final = final or reply(body=[])
+        self.requests: list[httpx.Request] = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if len(self.requests) == 1:
+            headers = {"location": self.location} if self.location is not None else {}
+            return httpx.Response(self.status, headers=headers)
+        return self.final
+
+
+async def through(redirector: Redirector, key: ApiKey, call: str = "ssh") -> Any:
+    http = VastHttp(key, "https://console.vast.ai", transport=httpx.MockTransport(redirector.handler), budget=None)
+    async with VastClient(http) as vast:
+        if call == "ssh":
+            return await vast.ssh.list_keys()
+        return await vast.instances.create(12, CreateRequest(image="img", disk=10, label="x"))
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_redirect_to_an_https_host_under_vast_ai_is_followed_with_the_key(key: ApiKey, status: int) -> None:
+    redirector = Redirector(status, "https://cloud.vast.ai/api/v0/ssh/", reply(body=[{"id": 4, "public_key": "k"}]))
+    keys = await through(redirector, key)
+    assert [k.id for k in keys] == [4]
+    first, second = redirector.requests
+    assert first.url.host == "console.vast.ai"
+    assert (second.method, second.url.host, second.url.path) == ("GET", "cloud.vast.ai", "/api/v0/ssh/")
+    assert second.headers["authorization"] == f"Bearer {LEAK_CANARY}"
+
+
+async def test_redirected_write_keeps_its_method_and_body(key: ApiKey) -> None:
+    final = reply(body={"success": True, "new_contract": 77})
+    redirector = Redirector(307, "https://cloud.vast.ai/api/v0/asks/12/", final)
+    assert await through(redirector, key, "create") == 77
+    first, second = redirector.requests
+    assert second.method == "PUT" and second.content == first.content
+
+
+async def test_see_other_is_fetched_with_get(key: ApiKey) -> None:
+    redirector = Redirector(303, "https://vast.ai/api/v0/ssh/")
+    await through(redirector, key)
+    assert redirector.requests[1].method == "GET" and redirector.requests[1].url.host == "vast.ai"
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://console.vast.ai/api/v0/ssh/",
+        "https://vast.ai.evil.com/api/v0/ssh/",
+        "https://evilvast.ai/api/v0/ssh/",
+        "https://cloud.vast.ai:8443/api/v0/ssh/",
+        "https://user@cloud.vast.ai/api/v0/ssh/",
+        "//evil.example/api/v0/ssh/",
+        None,
+    ],
+    ids=["cleartext", "suffix-trick", "lookalike", "other-port", "userinfo", "scheme-relative", "no-location"],
+)
+@pytest.mark.parametrize("call", ["ssh", "create"])
+async def test_redirect_anywhere_else_is_refused_and_the_key_goes_nowhere(
+    key: ApiKey, location: str | None, call: str
+) -> None:
+    redirector = Redirector(302, location)
+    with pytest.raises(RedirectRefusedError) as caught:
+        await through(redirector, key, call)
+    assert len(redirector.requests) == 1  # not followed, not retried: the key went only to console.vast.ai
+    message = str(caught.value)
+    assert "not followed" in message and "vast.ai" in message
+    assert_no_key(message)
+
+
+async def test_redirect_loops_stop_after_a_few_hops(key: ApiKey) -> None:
+    hops: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hops.append(request)
+        return httpx.Response(302, headers={"location": f"https://cloud.vast.ai/hop/{len(hops)}/"})
+
+    http = VastHttp(key, "https://console.vast.ai", transport=httpx.MockTransport(handler), budget=None)
+    async with VastClient(http) as vast:
+        with pytest.raises(RedirectRefusedError, match="more than 3 redirects"):
+            await vast.ssh.list_keys()
+    assert len(hops) == 4
+    assert vast.http.history[-1].outcome == "redirect refused"

@@ -3,10 +3,16 @@
 "Running" on Vast is reported before sshd answers, so readiness is a real TCP
 connect that reads the server's ``SSH-2.0-`` banner, tried on the direct port
 and on the proxy, until a deadline.
+
+The live API's rules (reference §11, as SkyPilot applies them): ``actual_status: null``
+is still pending; a ``status_msg`` saying "OCI runtime create failed" (or "error" /
+"failed" while loading) will never run; SSH is ready only when the instance is
+running *and* its SSH port is set.
 """
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,6 +21,7 @@ from typing import Literal
 import anyio
 
 from vast_mcp.vast import Instance, NotFoundError, VastClient
+from vast_mcp.vast.models import is_public_host, parse_host
 from vast_mcp.views import untrusted
 
 Target = Literal["running", "stopped", "gone"]
@@ -25,6 +32,8 @@ Sleep = Callable[[float], Awaitable[None]]
 DEAD_STATES = frozenset({"exited", "offline"})
 UNKNOWN_GRACE_S = 60.0  # "unknown" = no heartbeat; give a host this long to report in
 EXITED_GRACE_S = 30.0  # right after a start, actual_status may still show the old "exited"
+FATAL_STATUS_TEXT = "oci runtime create failed"  # the container can never start
+FATAL_WHILE_LOADING = ("error", "failed")
 
 
 async def _no_progress(_: float, __: str) -> None:
@@ -100,6 +109,9 @@ def _running_failure(
     status = inst.actual_status
     if inst.intended_status == "stopped":
         return "the instance is meant to be stopped (start it first)"
+    message = (inst.status_msg or "").lower()
+    if FATAL_STATUS_TEXT in message or (status == "loading" and any(w in message for w in FATAL_WHILE_LOADING)):
+        return f"the instance cannot start: {untrusted(inst.status_msg, 300)}"
     if status in DEAD_STATES and (seen_progress or elapsed >= EXITED_GRACE_S or status == "offline"):
         detail = f": {untrusted(inst.status_msg, 300)}" if inst.status_msg else ""
         return f"the instance is {status}{detail}"
@@ -116,17 +128,28 @@ class SshEndpoint:
 
     @property
     def command(self) -> str:
-        return f"ssh -p {self.port} root@{self.host}"
+        return f"ssh -p {self.port} {shlex.quote(f'root@{self.host}')}"
 
 
-def ssh_endpoints(inst: Instance) -> list[SshEndpoint]:
-    """Direct first (faster, no proxy hop), then the Vast proxy."""
-    found = []
-    if inst.direct_ssh:
-        found.append(SshEndpoint("direct", *inst.direct_ssh))
-    if inst.proxy_ssh:
-        found.append(SshEndpoint("proxy", *inst.proxy_ssh))
-    return found
+def ssh_endpoints(inst: Instance, *, allow_private: bool) -> list[SshEndpoint]:
+    """Direct first (faster, no proxy hop), then the Vast proxy; none until the instance runs.
+
+    Only a valid IP address or DNS name passes, and unless ``allow_private`` (the simulator
+    on loopback) never a loopback, private, link-local, unspecified or multicast one.
+    """
+    if inst.actual_status != "running":
+        return []
+    candidates = [SshEndpoint("direct", *inst.direct_ssh)] if inst.direct_ssh else []
+    candidates += [SshEndpoint("proxy", *inst.proxy_ssh)] if inst.proxy_ssh else []
+    return [SshEndpoint(e.kind, host, e.port) for e in candidates if (host := _usable_host(e.host, allow_private))]
+
+
+def _usable_host(host: str, allow_private: bool) -> str | None:
+    try:
+        host = parse_host(host)  # again: an Instance built without validation must not slip through
+    except ValueError:
+        return None
+    return host if allow_private or is_public_host(host) else None
 
 
 @dataclass

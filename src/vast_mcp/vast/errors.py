@@ -85,6 +85,10 @@ class VastConnectionError(VastError):
     """The network failed (timeout, refused, reset) and retries did not help."""
 
 
+class RedirectRefusedError(VastError):
+    """Vast's answer redirected somewhere the key must not go (not an https:// host under vast.ai)."""
+
+
 class BadResponseError(VastError):
     """Vast answered with an empty or unparsable body; the raw answer was saved."""
 

@@ -4,6 +4,8 @@ Every query carries the mandatory ``rentable=true`` and ``rented=false`` and ask
 Vast to price storage for the disk the user will really allocate
 (``allocated_storage``), so ``dph_total`` is the storage-inclusive $/h.
 Ranking is done here too, on our side, so the order never depends on Vast's.
+A search answers at most ``MAX_OFFERS`` offers whatever ``limit`` says (reference §11),
+so the limit sent is capped there.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from vast_mcp.vast.models import Offer
 
 Objective = Literal["price", "performance", "reliability"]
+
+MAX_OFFERS = 64  # the most offers one search returns, whatever the limit (seen live)
+
+# An offer whose price or availability cannot be read is never offered: its defaults
+# (price 0, rentable) would rank it first.
+_MUST_READ = frozenset({"dph_base", "storage_cost", "rentable", "rented"})
 
 # Vast sorts server-side first; we re-rank locally with the same intent.
 _ORDER: dict[Objective, list[list[str]]] = {
@@ -40,10 +48,13 @@ class OfferFilters(BaseModel):
     min_cuda: float | None = Field(default=None, ge=0, le=99)
     disk_gb: float = Field(default=64, ge=1, le=8192, description="disk to allocate, GB (priced into dph_total)")
     direct_ports: bool | None = Field(default=None, description="require open host ports for direct SSH")
+    interruptible: bool = Field(default=False, description="bid (interruptible) offers; they carry min_bid")
 
 
 def build_query(filters: OfferFilters, objective: Objective = "price", limit: int = 50) -> dict[str, Any]:
-    """The JSON body for ``POST /api/v0/bundles/``."""
+    """The JSON body for ``POST /api/v0/bundles/`` (``limit`` capped at ``MAX_OFFERS``)."""
+    if limit < 1:
+        raise ValueError(f"An offer search needs a limit of at least 1, not {limit}.")
     q: dict[str, Any] = {"rentable": {"eq": True}, "rented": {"eq": False}}
     if filters.verified is not None:
         q["verified"] = {"eq": filters.verified}
@@ -65,8 +76,8 @@ def build_query(filters: OfferFilters, objective: Objective = "price", limit: in
         q["direct_port_count"] = {"gte": 1}
     q["disk_space"] = {"gte": filters.disk_gb}
     q["order"] = _ORDER[objective]
-    q["type"] = "on-demand"
-    q["limit"] = limit
+    q["type"] = "bid" if filters.interruptible else "on-demand"
+    q["limit"] = min(limit, MAX_OFFERS)
     q["allocated_storage"] = filters.disk_gb
     return q
 
@@ -74,6 +85,7 @@ def build_query(filters: OfferFilters, objective: Objective = "price", limit: in
 def matches(offer: Offer, filters: OfferFilters) -> bool:
     """Re-check an offer locally: Vast's filtering is not something to trust with money."""
     checks = [
+        not _MUST_READ.intersection(offer.unreadable),
         offer.rentable and not offer.rented,
         filters.gpu_name is None or offer.gpu_name == filters.gpu_name,
         filters.num_gpus is None or offer.num_gpus == filters.num_gpus,

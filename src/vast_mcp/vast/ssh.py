@@ -15,15 +15,22 @@ class SshApi:
         data = await self._http.request("GET", "/api/v0/ssh/", safe=True)
         # Real answers are a bare array; the CLI's own tests also accept {"ssh_keys": [...]}.
         items = data.get("ssh_keys") if isinstance(data, dict) else data
-        return [SshKey.from_api(item) for item in items or [] if isinstance(item, dict) and "id" in item]
+        if not isinstance(data, list):
+            self._http.note("GET /api/v0/ssh/", "the answer is not a bare list of keys")
+        if not isinstance(items, list):
+            return []
+        return self._http.parse(SshKey, [SshKey.wire_record(i) if isinstance(i, dict) else i for i in items], "ssh key")
 
     async def create_key(self, public_key: str) -> SshKey:
         # Not repeatable: a lost answer is reconciled by listing the keys again.
         data = await self._http.request("POST", "/api/v0/ssh/", json_body={"ssh_key": public_key}, safe=False)
         key = data.get("key") if isinstance(data, dict) else None
-        if not isinstance(key, dict) or "id" not in key:
+        created = (
+            self._http.parse_one(SshKey, SshKey.wire_record(key), "new ssh key") if isinstance(key, dict) else None
+        )
+        if created is None:
             raise VastError("Vast did not confirm the new SSH key. Check the account's keys and try again.")
-        return SshKey.from_api(key)
+        return created
 
     async def attach(self, instance_id: int, public_key: str) -> None:
         # Attaching the same key twice leaves the same state, so it may be retried.

@@ -10,7 +10,12 @@ here, so every API area behaves the same way (DESIGN §6):
 * ``search_quota_exceeded`` is never retried;
 * an empty or unparsable body is retried once (safe requests), then saved to a
   private temp file with the key redacted;
-* one shared token bucket paces all requests so normal use never draws a 429.
+* one shared token bucket paces all requests so normal use never draws a 429;
+* any ``auth_error`` body is a key problem, whatever the status (401, 403, even 404);
+* a redirect is followed only to an ``https://`` host under ``vast.ai`` (the key goes
+  nowhere else), for at most a few hops;
+* secrets in answers (``instance_api_key``, ``users/current``'s ``api_key``) are dropped
+  on arrival, and anything odd in an answer is noted in :attr:`VastHttp.oddities`.
 """
 
 from __future__ import annotations
@@ -22,16 +27,16 @@ import random
 import tempfile
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from vast_mcp import __version__
-from vast_mcp.credentials import ApiKey, redact
+from vast_mcp.credentials import ApiKey, redact, redact_known
 from vast_mcp.vast.errors import (
     AuthError,
     BadRequestError,
@@ -40,11 +45,13 @@ from vast_mcp.vast.errors import (
     OfferUnavailableError,
     OutcomeUnknownError,
     RateLimitError,
+    RedirectRefusedError,
     SearchQuotaError,
     ServerError,
     VastConnectionError,
     VastError,
 )
+from vast_mcp.vast.models import Oddity, VastModel, parse_record, parse_records
 
 if TYPE_CHECKING:  # httpx is imported on the first request: MCP clients spawn this server per session
     import httpx
@@ -54,7 +61,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://console.vast.ai"
 USER_AGENT = f"vast-mcp/{__version__}"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 3
+# Secrets an answer may carry; nothing after the transport ever sees them.
+SECRET_ANSWER_FIELDS = ("api_key", "instance_api_key")
+# Secrets a request body may carry (a registry login); the request history keeps "***" instead.
+SECRET_BODY_FIELDS = ("image_login",)
 Sleep = Callable[[float], Awaitable[None]]
+M = TypeVar("M", bound=VastModel)
 
 
 @dataclass(frozen=True)
@@ -128,7 +142,8 @@ class RequestRecord:
 @dataclass
 class _Attempt:
     response: httpx.Response | None = None
-    error: Exception | None = None
+    error: Exception | None = None  # the network failed
+    refusal: RedirectRefusedError | None = None  # a redirect we would not follow
     data: Any = None
     parsed: bool = False
 
@@ -146,6 +161,10 @@ class VastHttp:
     sleep: Sleep = anyio.sleep
     history: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=50))
     key_problem: str | None = None  # why a configured key could not be used, for the "no key" error
+    oddities: deque[Oddity] = field(default_factory=lambda: deque(maxlen=200))  # what answers held unexpectedly
+    strict: bool = False  # also note fields a model reads that an answer lacks (`vast-mcp doctor`)
+    # httpx event hooks on every exchange, redirect hops included (`vast-mcp doctor` guards and records)
+    event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None
     _client: httpx.AsyncClient | None = None
     _open: bool = False
 
@@ -171,7 +190,8 @@ class VastHttp:
                 timeout=self._timeout(),
                 transport=self.transport,
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-                follow_redirects=False,  # a redirect must never carry the key elsewhere
+                follow_redirects=False,  # followed here, only where the key may go (see _send_once)
+                event_hooks=dict(self.event_hooks or {}),
             )
         return self._client
 
@@ -192,10 +212,12 @@ class VastHttp:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         safe: bool,
+        unsuccessful_ok: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Any:
         """Send one API call and return its parsed JSON body.
 
         ``safe`` says whether sending it twice is harmless; only then is it retried.
+        An HTTP 200 ``success: false`` answer is an error unless ``unsuccessful_ok`` accepts it.
         """
         self._http_client()  # fails outside 'async with'
         if self.api_key is None:
@@ -220,6 +242,8 @@ class VastHttp:
             started = time.monotonic()
             result = await self._send_once(method, path, query, body)
             self._record(method, path, query, body, result, started)
+            if result.refusal is not None:
+                raise result.refusal
             response = result.response
 
             if result.error is not None:
@@ -238,6 +262,8 @@ class VastHttp:
 
             assert response is not None
             status = response.status_code
+            if status >= 400 and _is_auth_error(response):
+                raise self._client_error(response, method, path)  # a key problem, whatever the status
             if status == 429:
                 data = _try_json(response)
                 if isinstance(data, dict) and data.get("error") == "search_quota_exceeded":
@@ -299,7 +325,8 @@ class VastHttp:
                     path=path,
                 )
             data = result.data
-            if isinstance(data, dict) and data.get("success") is False:
+            unsuccessful = isinstance(data, dict) and data.get("success") is False
+            if unsuccessful and (unsuccessful_ok is None or not unsuccessful_ok(data)):
                 raise self._failure_in_body(data, status, method, path)
             return data
 
@@ -312,13 +339,38 @@ class VastHttp:
         for _ in range(max_pages):
             data = await self.request("GET", path, params=query, safe=True)
             if not isinstance(data, dict):
+                self.note(f"GET {path}", "the answer is not an object")
                 break
-            found.extend(data.get(items_key) or [])
+            items = data.get(items_key)
+            if isinstance(items, list):
+                found.extend(items)
+            elif items is not None:
+                self.note(f"GET {path}", f"{items_key} is not a list")
             token = data.get("next_token")
             if not token:
                 break
             query["after_token"] = token
         return found
+
+    def parse(self, model: type[M], items: Iterable[Any], what: str) -> list[M]:
+        """Records as ``model``, tolerantly (see ``models.parse_records``); oddities are noted."""
+        records, notes = parse_records(model, items, what, strict=self.strict)
+        self._remember(notes)
+        return records
+
+    def parse_one(self, model: type[M], record: Any, what: str) -> M | None:
+        parsed, notes = parse_record(model, record, what, strict=self.strict)
+        self._remember(notes)
+        return parsed
+
+    def note(self, where: str, detail: str) -> None:
+        """An answer's shape was not what the client expects (it coped)."""
+        self._remember([Oddity("shape", where, detail)])
+
+    def _remember(self, notes: Iterable[Oddity]) -> None:
+        for oddity in notes:
+            logger.info("unexpected in Vast's answer: %s", oddity)
+            self.oddities.append(oddity)
 
     async def fetch_text(self, url: str, *, max_bytes: int = 256_000) -> str:
         """GET a URL Vast handed us (log files) without the Authorization header."""
@@ -344,8 +396,25 @@ class VastHttp:
 
         assert self.api_key is not None
         headers = {"Authorization": f"Bearer {self.api_key.reveal()}"}
+        client = self._http_client()
+        url: str | httpx.URL = path
+        params: dict[str, str] | None = query or None
         try:
-            response = await self._http_client().request(method, path, params=query or None, json=body, headers=headers)
+            for _ in range(MAX_REDIRECTS + 1):
+                response = await client.request(method, url, params=params, json=body, headers=headers)
+                if response.status_code not in REDIRECT_STATUS:
+                    break
+                # Checked before the next hop is sent: the key only ever goes to an allowed host.
+                target = response.url.join(response.headers.get("location", ""))
+                why_not = _redirect_refusal(target, response)
+                if why_not:
+                    return _Attempt(response=response, refusal=self._refused(method, path, why_not, response))
+                url, params = target, None
+                if response.status_code == 303:  # "see other": fetch it, do not resend the body
+                    method, body = "GET", None
+            else:
+                why_not = f"more than {MAX_REDIRECTS} redirects"
+                return _Attempt(response=response, refusal=self._refused(method, path, why_not, response))
         except httpx.HTTPError as exc:
             return _Attempt(error=exc)
         attempt = _Attempt(response=response)
@@ -355,7 +424,19 @@ class VastHttp:
                 attempt.parsed = response.content.strip() != b""
             except ValueError:
                 attempt.parsed = False
+            if isinstance(attempt.data, dict):
+                for name in SECRET_ANSWER_FIELDS:
+                    attempt.data.pop(name, None)
         return attempt
+
+    def _refused(self, method: str, path: str, why_not: str, response: httpx.Response) -> RedirectRefusedError:
+        return RedirectRefusedError(
+            f"Vast's answer to {method} {path} redirected {why_not}. Only https:// hosts under vast.ai are "
+            "followed, so it was not followed and the key was not sent there. Check VAST_URL.",
+            status=response.status_code,
+            method=method,
+            path=path,
+        )
 
     def _backoff(self, attempt_no: int) -> float:
         ceiling = min(self.retry.max_delay, self.retry.base_delay * 2.0 ** (attempt_no - 1))
@@ -366,6 +447,10 @@ class VastHttp:
     ) -> None:
         status = result.response.status_code if result.response is not None else None
         outcome = type(result.error).__name__ if result.error is not None else str(status)
+        if result.refusal is not None:
+            outcome = "redirect refused"
+        if isinstance(body, dict) and any(name in body for name in SECRET_BODY_FIELDS):
+            body = {k: "***" if k in SECRET_BODY_FIELDS and v is not None else v for k, v in body.items()}
         self.history.append(
             RequestRecord(
                 at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -465,14 +550,31 @@ def _try_json(response: httpx.Response) -> Any:
         return None
 
 
+def _is_auth_error(response: httpx.Response) -> bool:
+    data = _try_json(response)
+    return isinstance(data, dict) and data.get("error") == "auth_error"
+
+
+def _redirect_refusal(target: httpx.URL, response: httpx.Response) -> str | None:
+    """Why a redirect to ``target`` is not followed, or None when it may be."""
+    if "location" not in response.headers:
+        return "without saying where to"
+    host = target.host
+    shown = f"to {target.scheme}://{host}"
+    if target.scheme != "https" or target.port not in (None, 443) or target.userinfo:
+        return shown
+    return None if host == "vast.ai" or host.endswith(".vast.ai") else shown
+
+
 def _detail(data: Any, text: str) -> str:
+    """Vast's own words about a failure, secrets redacted before it is cut to length."""
     if isinstance(data, dict):
         for key in ("msg", "message", "detail", "error"):
             value = data.get(key)
             if isinstance(value, str) and value:
-                return value[:300]
+                return redact_known(value)[:300]
     text = " ".join(text.split())
-    return text[:300] if text else "no detail given"
+    return redact_known(text)[:300] if text else "no detail given"
 
 
 def _retry_after(response: httpx.Response, data: Any) -> float | None:
