@@ -48,11 +48,18 @@ def call(url: str, method: str, path: str, body: Any = None, *, key: str = SIM_K
         conn.close()
 
 
-def rent(sim: Simulator, url: str, *, label: str = "spend-test", env: dict[str, str] | None = None) -> int:
-    """A new instance on the next free offer (a direct create with the account key), not yet running."""
-    offer = next(o.id for o in sim.state.offers if o.rentable and not o.rented and o.static["disk_space"] >= 16)
-    body = {"image": "pytorch/pytorch:latest", "disk": 16, "label": label, "env": env or {}}
-    status, answer = call(url, "PUT", f"/api/v0/asks/{offer}/", body)
+def rent(
+    sim: Simulator, url: str, *, label: str = "spend-test", env: dict[str, str] | None = None, bid: bool = False
+) -> int:
+    """A new instance on the next free offer (a direct create with the account key), not yet running.
+
+    ``bid``: an interruptible rental bidding the offer's on-demand GPU price.
+    """
+    offer = next(o for o in sim.state.offers if o.rentable and not o.rented and o.static["disk_space"] >= 16)
+    body: dict[str, Any] = {"image": "pytorch/pytorch:latest", "disk": 16, "label": label, "env": env or {}}
+    if bid:
+        body["price"] = offer.dph_base
+    status, answer = call(url, "PUT", f"/api/v0/asks/{offer.id}/", body)
     assert status == 200, answer
     return int(answer["new_contract"])
 

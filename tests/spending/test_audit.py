@@ -18,21 +18,16 @@ from vast_mcp.vast import Instance
 from .support import BOOT_SECONDS, OURS, call, client, rent
 
 
-@dataclass(frozen=True)
-class Rise:
-    instance_id: int
-    old_per_hour: float
-    new_per_hour: float
-
-
 @dataclass
 class Fleet:
     sim: Simulator
     url: str
     store: DeadlineStore
 
-    def rent(self, label: str = "ours", *, ours: bool = True, deadline_in: float | None = 3600.0) -> int:
-        instance_id = rent(self.sim, self.url, label=label, env=OURS if ours else None)
+    def rent(
+        self, label: str = "ours", *, ours: bool = True, deadline_in: float | None = 3600.0, bid: bool = False
+    ) -> int:
+        instance_id = rent(self.sim, self.url, label=label, env=OURS if ours else None, bid=bid)
         if deadline_in is not None:
             self.store.set(Deadline(instance_id, self.sim.clock.now() + deadline_in, "stop", 417000))
         return instance_id
@@ -40,9 +35,9 @@ class Fleet:
     def stop(self, instance_id: int) -> None:
         assert call(self.url, "PUT", f"/api/v0/instances/{instance_id}/", {"state": "stopped"})[0] == 200
 
-    async def audit(self, settings: Settings, **kwargs: object) -> AuditReport:
+    async def audit(self, settings: Settings) -> AuditReport:
         async with client(self.url) as vast:
-            return await audit(vast, self.store, settings, now=self.sim.clock.now(), **kwargs)  # type: ignore[arg-type]
+            return await audit(vast, self.store, settings, now=self.sim.clock.now())
 
     async def instances(self) -> dict[int, Instance]:
         async with client(self.url) as vast:
@@ -72,6 +67,7 @@ async def test_each_kind_of_leak_is_found(fleet: Fleet) -> None:
     forgotten = fleet.rent("forgotten", deadline_in=None)
     elsewhere = fleet.rent("elsewhere", ours=False)
     queued = fleet.rent("queued")
+    outbid = fleet.rent("outbid", bid=True)
     fleet.sim.faults.inject("pending_null", seconds=3 * 3600)
     pending = fleet.rent("pending")
     fleet.sim.faults.inject("oci_failure")
@@ -83,10 +79,12 @@ async def test_each_kind_of_leak_is_found(fleet: Fleet) -> None:
     status, answer = call(fleet.url, "PUT", f"/api/v0/instances/{queued}/", {"state": "running"})
     assert status == 200 and answer["success"] is False  # "state change queued"
     fleet.sim.clock.advance(STUCK_AFTER)
+    bid = (await fleet.instances())[outbid].dph_base
+    fleet.sim.set_min_bid(outbid, bid + 0.05)
+    fleet.sim.raise_price(healthy, 1.25)
     listed = await fleet.instances()
-    rise = Rise(healthy, old_per_hour=listed[healthy].dph_total, new_per_hour=listed[healthy].dph_total + 0.25)
 
-    report = await fleet.audit(settings_for(fleet), price_increases=[rise])
+    report = await fleet.audit(settings_for(fleet))
     found = {entry.id: kinds(entry) for entry in report.instances}
     assert found == {
         healthy: ["price_increase"],
@@ -95,6 +93,7 @@ async def test_each_kind_of_leak_is_found(fleet: Fleet) -> None:
         forgotten: ["no_deadline"],
         elsewhere: ["not_ours"],
         queued: ["start_queued"],
+        outbid: ["outbid"],
         pending: ["not_running"],
         broken: ["not_running"],
     }
@@ -103,8 +102,13 @@ async def test_each_kind_of_leak_is_found(fleet: Fleet) -> None:
     [finding] = by_id[stopped].findings
     assert finding.per_hour == pytest.approx(storage)
     assert f"(${storage * 720:.2f}/month)" in finding.detail and f"destroy_instance {stopped}" in finding.suggestion
-    assert by_id[healthy].findings[0].per_hour == pytest.approx(0.25)
-    assert "-> " in by_id[healthy].findings[0].detail
+    [rise] = by_id[healthy].findings
+    assert rise.per_hour == pytest.approx(listed[healthy].dph_total * 0.25)
+    assert f"{listed[healthy].dph_total:.2f}/h -> ${listed[healthy].dph_total * 1.25:.2f}/h" in rise.detail
+    [lost] = by_id[outbid].findings
+    assert f"the current minimum bid is ${bid + 0.05:.2f}/h" in lost.detail
+    assert lost.per_hour == pytest.approx(listed[outbid].storage_total_cost)
+    assert "never re-bid automatically" in lost.suggestion
     assert "vast-mcp reap" in by_id[late].findings[0].suggestion
     assert f"stop_instance {queued}" in by_id[queued].findings[0].suggestion
     assert "status pending" in by_id[pending].findings[0].detail
@@ -144,7 +148,7 @@ async def test_leak_total_and_budget_left(fleet: Fleet) -> None:
     assert report.budget.day_total == pytest.approx(brute_force_day(fleet, listed, healthy), abs=0.01)
     assert "left under the max burn of $5.00/h" in report.budget.summary
     assert "of the $100.00 daily budget" in report.budget.summary
-    assert report.notes == ["pending host price increases were not checked"]
+    assert report.notes == []
     assert fleet.sim.count("GET", "/api/v0/charges/") == 1
 
 
@@ -175,8 +179,19 @@ def brute_force_day(fleet: Fleet, listed: dict[int, Instance], healthy: int) -> 
 async def test_no_caps_and_nothing_leaking(fleet: Fleet) -> None:
     fleet.rent("healthy")
     fleet.sim.clock.advance(BOOT_SECONDS)
-    report = await fleet.audit(settings_for(fleet), price_increases=[])
+    report = await fleet.audit(settings_for(fleet))
     assert report.leak_per_hour == 0 and [e.findings for e in report.instances] == [[]]
     assert report.budget.summary == "no caps set" and report.budget.day_total is None
     assert report.summary.endswith("0 with findings ($0.00/h may be leaking). Budget: no caps set.")
     assert fleet.sim.count("GET", "/api/v0/charges/") == 0  # no daily budget: no need to read charges
+
+
+@pytest.mark.anyio
+async def test_unreadable_price_increases_are_a_note_not_a_failure(fleet: Fleet) -> None:
+    fleet.rent("healthy")
+    fleet.sim.clock.advance(BOOT_SECONDS)
+    fleet.sim.faults.inject("server_error", path="pending-price-increases", times=10)
+    report = await fleet.audit(settings_for(fleet))
+    assert len(report.instances) == 1
+    [note] = report.notes
+    assert note.startswith("pending host price increases could not be read:")

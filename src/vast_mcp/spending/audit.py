@@ -7,9 +7,9 @@ messages) is wrapped by :func:`vast_mcp.views.untrusted`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal, Protocol
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,10 +18,10 @@ from vast_mcp.settings import Settings
 from vast_mcp.spending.caps import DAY, Caps, CapVerdict, bills_gpu, check, money, per_hour_now
 from vast_mcp.spending.deadlines import Deadline, DeadlineStore
 from vast_mcp.spending.guard import DeadlineAction
-from vast_mcp.vast import Instance, VastClient
+from vast_mcp.vast import Instance, PriceIncrease, VastClient, VastError
 from vast_mcp.views import untrusted
 
-__all__ = ["STUCK_AFTER", "AuditReport", "BudgetLeft", "Finding", "InstanceAudit", "PriceRise", "audit"]
+__all__ = ["STUCK_AFTER", "AuditReport", "BudgetLeft", "Finding", "InstanceAudit", "audit"]
 
 STUCK_AFTER: Final = 15 * 60.0  # seconds after create an instance meant to run may take to get there
 HOURS_PER_MONTH: Final = 720  # Vast's storage prices are per 30-day month
@@ -37,17 +37,6 @@ FindingKind = Literal[
     "not_ours",
     "no_deadline",
 ]
-
-
-class PriceRise(Protocol):
-    """A pending host price increase (``vast.instances.pending_price_increases()`` rows fit)."""
-
-    @property
-    def instance_id(self) -> int: ...
-    @property
-    def old_per_hour(self) -> float: ...
-    @property
-    def new_per_hour(self) -> float: ...
 
 
 class _Model(BaseModel):
@@ -90,19 +79,9 @@ class AuditReport(_Model):
     notes: list[str] = Field(description="what this report could not check")
 
 
-async def audit(
-    vast: VastClient,
-    store: DeadlineStore,
-    settings: Settings,
-    *,
-    now: float,
-    price_increases: Sequence[PriceRise] | None = None,
-) -> AuditReport:
-    """Read the account and the local deadlines and report every possible leak.
-
-    ``price_increases`` are the account's pending host price increases; None means they were not
-    fetched, which the report says.
-    """
+async def audit(vast: VastClient, store: DeadlineStore, settings: Settings, *, now: float) -> AuditReport:
+    """Read the account (instances, pending price increases and, with a daily budget, the last
+    24 h of charges) and the local deadlines, and report every possible leak."""
     instances = await vast.instances.list()
     deadlines = {d.instance_id: d for d in store.all()}
     caps = Caps.of(settings)
@@ -111,7 +90,12 @@ async def audit(
         start = datetime.fromtimestamp(now - DAY, UTC)
         charges = await vast.account.charges(start, start + timedelta(days=1))
     verdict = check(caps, instances, now=now, deadlines=deadlines, charges=charges)
-    rises = {r.instance_id: r for r in price_increases or ()}
+    notes: list[str] = []
+    try:
+        rises = {r.instance_id: r for r in await vast.instances.pending_price_increases()}
+    except VastError as exc:  # e.g. a key without that permission: the rest of the report still holds
+        rises = {}
+        notes.append(f"pending host price increases could not be read: {exc}")
     audits = [_audit_one(inst, deadlines.get(inst.id), rises.get(inst.id), now) for inst in instances]
     leak = sum(a.per_hour for a in audits if a.findings)
     budget = _budget(caps, verdict)
@@ -120,7 +104,6 @@ async def audit(
         f"{len(audits)} instance(s) billing {money(verdict.burn_per_hour)}/h; "
         f"{flagged} with findings ({money(leak)}/h may be leaking). Budget: {budget.summary}."
     )
-    notes = [] if price_increases is not None else ["pending host price increases were not checked"]
     return AuditReport(instances=audits, leak_per_hour=leak, budget=budget, summary=summary, notes=notes)
 
 
@@ -143,7 +126,7 @@ def _budget(caps: Caps, verdict: CapVerdict) -> BudgetLeft:
     )
 
 
-def _audit_one(inst: Instance, deadline: Deadline | None, rise: PriceRise | None, now: float) -> InstanceAudit:
+def _audit_one(inst: Instance, deadline: Deadline | None, rise: PriceIncrease | None, now: float) -> InstanceAudit:
     findings = list(_findings(inst, deadline, rise, now))
     return InstanceAudit(
         id=inst.id,
@@ -162,11 +145,11 @@ def _utc(ts: float) -> str:
 
 
 def _held_by_vast(inst: Instance) -> bool:
-    """Meant to run but Vast holds it stopped: outbid, or a start queued for the host's GPUs."""
+    """Meant to run but Vast holds it stopped: outbid (``inst.outbid``), or a start queued for the host's GPUs."""
     return inst.intended_status == "running" and inst.cur_state == "stopped"
 
 
-def _findings(inst: Instance, deadline: Deadline | None, rise: PriceRise | None, now: float) -> Iterator[Finding]:
+def _findings(inst: Instance, deadline: Deadline | None, rise: PriceIncrease | None, now: float) -> Iterator[Finding]:
     rate, storage = per_hour_now(inst), inst.storage_total_cost
     past = _past_deadline(inst, deadline, now)
     if past is not None:
@@ -188,8 +171,8 @@ def _findings(inst: Instance, deadline: Deadline | None, rise: PriceRise | None,
     if rise is not None:
         yield Finding(
             kind="price_increase",
-            detail=f"the host raised its price: {money(rise.old_per_hour)}/h -> {money(rise.new_per_hour)}/h, pending",
-            per_hour=rise.new_per_hour - rise.old_per_hour,
+            detail=f"the host raised its price: {_rate(rise.old_per_hour)} -> {_rate(rise.new_per_hour)}, pending",
+            per_hour=_rise(rise),
             suggestion=f"accept or reject the increase in the Vast console; destroy_instance {inst.id} if it is "
             "too high",
         )
@@ -224,11 +207,20 @@ def _past_deadline(inst: Instance, deadline: Deadline | None, now: float) -> Fin
     )
 
 
+def _rise(rise: PriceIncrease) -> float:
+    """$/h more after the increase (0 when a price cannot be read)."""
+    old, new = rise.old_per_hour, rise.new_per_hour
+    return new - old if old is not None and new is not None else 0.0
+
+
+def _rate(per_hour: float | None) -> str:
+    return "an unreadable price" if per_hour is None else f"{money(per_hour)}/h"
+
+
 def _held(inst: Instance) -> Finding:
     storage = inst.storage_total_cost
-    if getattr(inst, "is_bid", False):  # Instance.is_bid / min_bid arrive with the client stream
-        minimum = getattr(inst, "min_bid", None)
-        floor = f"; the current minimum bid is {money(minimum)}/h" if isinstance(minimum, float) else ""
+    if inst.outbid:
+        floor = f"; the current minimum bid is {money(inst.min_bid)}/h" if inst.min_bid is not None else ""
         return Finding(
             kind="outbid",
             detail=f"outbid: Vast stopped it (bid {money(inst.dph_base)}/h{floor}); its disk still bills "
