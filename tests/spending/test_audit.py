@@ -109,6 +109,8 @@ async def test_each_kind_of_leak_is_found(fleet: Fleet) -> None:
     assert f"the current minimum bid is ${bid + 0.05:.2f}/h" in lost.detail
     assert lost.per_hour == pytest.approx(listed[outbid].storage_total_cost)
     assert "never re-bid automatically" in lost.suggestion
+    for held in (outbid, queued):  # Vast holds them stopped: storage is all they bill now
+        assert by_id[held].per_hour == pytest.approx(listed[held].storage_total_cost)
     assert "vast-mcp reap" in by_id[late].findings[0].suggestion
     assert f"stop_instance {queued}" in by_id[queued].findings[0].suggestion
     assert "status pending" in by_id[pending].findings[0].detail

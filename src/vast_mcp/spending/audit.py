@@ -62,7 +62,7 @@ class InstanceAudit(_Model):
 
 
 class BudgetLeft(_Model):
-    burn_per_hour: float = Field(description="$/h the account bills now")
+    burn_per_hour: float = Field(description="$/h counted against max_burn: a queued or outbid start counts as running")
     max_burn: float | None
     burn_room: float | None = Field(description="$/h left under max_burn (negative: over)")
     day_total: float | None = Field(description="most Vast may charge in a 24 h window containing now")
@@ -133,7 +133,7 @@ def _audit_one(inst: Instance, deadline: Deadline | None, rise: PriceIncrease | 
         label=untrusted(inst.label, 200),
         status=inst.actual_status,
         intended_status=inst.intended_status,
-        per_hour=per_hour_now(inst),
+        per_hour=_billing_now(inst),
         deadline=deadline.at if deadline else None,
         at_deadline=deadline.action if deadline else None,
         findings=findings,
@@ -144,13 +144,18 @@ def _utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _billing_now(inst: Instance) -> float:
+    """What it bills this hour: a start Vast holds back bills storage only (the caps count it as running)."""
+    return inst.storage_total_cost if _held_by_vast(inst) else per_hour_now(inst)
+
+
 def _held_by_vast(inst: Instance) -> bool:
     """Meant to run but Vast holds it stopped: outbid (``inst.outbid``), or a start queued for the host's GPUs."""
     return inst.intended_status == "running" and inst.cur_state == "stopped"
 
 
 def _findings(inst: Instance, deadline: Deadline | None, rise: PriceIncrease | None, now: float) -> Iterator[Finding]:
-    rate, storage = per_hour_now(inst), inst.storage_total_cost
+    rate, storage = _billing_now(inst), inst.storage_total_cost
     past = _past_deadline(inst, deadline, now)
     if past is not None:
         yield past
@@ -186,7 +191,8 @@ def _findings(inst: Instance, deadline: Deadline | None, rise: PriceIncrease | N
     if deadline is None and bills_gpu(inst):
         yield Finding(
             kind="no_deadline",
-            detail=f"holds GPUs with no deadline: it bills {money(rate)}/h until someone stops it",
+            detail=f"meant to run with no deadline: it bills {money(inst.dph_total)}/h while running, until "
+            "someone stops it",
             per_hour=rate,
             suggestion=f"set_deadline {inst.id} with the hours it still needs",
         )
@@ -201,8 +207,8 @@ def _past_deadline(inst: Instance, deadline: Deadline | None, now: float) -> Fin
     return Finding(
         kind="past_deadline",
         detail=f"its {deadline.action} deadline ({_utc(deadline.at)}) passed {late:.1f} h ago and it still bills "
-        f"{money(per_hour_now(inst))}/h",
-        per_hour=per_hour_now(inst),
+        f"{money(_billing_now(inst))}/h",
+        per_hour=_billing_now(inst),
         suggestion=f"run `vast-mcp reap` now (or {deadline.action}_instance {inst.id})",
     )
 
@@ -249,6 +255,6 @@ def _not_running(inst: Instance, now: float) -> Finding | None:
         kind="not_running",
         detail=f"not running {minutes:.0f} min after it was created (status {inst.actual_status or 'pending'}"
         f"{message})",
-        per_hour=per_hour_now(inst),
+        per_hour=_billing_now(inst),
         suggestion=f"get_instance_logs {inst.id} to see why; destroy_instance {inst.id} if it will not start",
     )
