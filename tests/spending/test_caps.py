@@ -16,11 +16,11 @@ from vast_mcp.spending.caps import (
     burn_now,
     check,
     day_peak,
-    money,
     new_rental,
     start_of,
 )
 from vast_mcp.spending.deadlines import Deadline
+from vast_mcp.spending.text import money
 from vast_mcp.vast import Charge, Instance
 
 NOW = 1_764_525_600.0

@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vast_mcp.provisioning.create import MARKER_ENV
 from vast_mcp.settings import Settings
-from vast_mcp.spending.caps import DAY, Caps, CapVerdict, bills_gpu, check, money, per_hour_now
+from vast_mcp.spending.caps import DAY, Caps, CapVerdict, bills_gpu, check, per_hour_now
 from vast_mcp.spending.deadlines import Deadline, DeadlineStore
 from vast_mcp.spending.guard import DeadlineAction
+from vast_mcp.spending.text import money, utc
 from vast_mcp.vast import Instance, PriceIncrease, VastClient, VastError
 from vast_mcp.views import untrusted
 
@@ -140,10 +141,6 @@ def _audit_one(inst: Instance, deadline: Deadline | None, rise: PriceIncrease | 
     )
 
 
-def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _billing_now(inst: Instance) -> float:
     """What it bills this hour: a start Vast holds back bills storage only (the caps count it as running)."""
     return inst.storage_total_cost if _held_by_vast(inst) else per_hour_now(inst)
@@ -206,7 +203,7 @@ def _past_deadline(inst: Instance, deadline: Deadline | None, now: float) -> Fin
     late = (now - deadline.at) / 3600
     return Finding(
         kind="past_deadline",
-        detail=f"its {deadline.action} deadline ({_utc(deadline.at)}) passed {late:.1f} h ago and it still bills "
+        detail=f"its {deadline.action} deadline ({utc(deadline.at)}) passed {late:.1f} h ago and it still bills "
         f"{money(_billing_now(inst))}/h",
         per_hour=_billing_now(inst),
         suggestion=f"run `vast-mcp reap` now (or {deadline.action}_instance {inst.id})",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vast_mcp.settings import Settings
 from vast_mcp.spending.deadlines import Deadline
 from vast_mcp.spending.guard import DeadlineAction
+from vast_mcp.spending.text import money, utc
 from vast_mcp.vast import Charge, Instance
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "burn_now",
     "check",
     "day_peak",
-    "money",
     "new_rental",
     "per_hour_now",
     "project",
@@ -227,19 +226,6 @@ class CapVerdict(_Model):
     summary: str = Field(description="the figures a plan shows")
 
 
-def money(amount: float) -> str:
-    """``$1,234.50``; amounts under 10 cents keep up to four decimals (``$0.0083``, ``$0.01``)."""
-    sign, amount = ("-" if amount < 0 else ""), abs(amount)
-    if amount >= 0.1:
-        return f"{sign}${amount:,.2f}"
-    whole, _, cents = f"{amount:.4f}".partition(".")
-    return f"{sign}${whole}.{cents.rstrip('0').ljust(2, '0')}"
-
-
-def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 @dataclass(frozen=True)
 class _Relief:
     """What stopping (GPU holders) or destroying (the rest) one instance would leave billing."""
@@ -310,7 +296,7 @@ def check(
         breaches.append(CapBreach(cap="daily_budget", limit=caps.daily_budget, projected=peak.total, over_by=over))
         sentences.append(
             f"Refused: {what} would let Vast charge {money(peak.total)} in the 24 h from "
-            f"{_utc(peak.window_start)} ({money(peak.billed)} already billed, {money(peak.projected)} projected), "
+            f"{utc(peak.window_start)} ({money(peak.billed)} already billed, {money(peak.projected)} projected), "
             f"{money(over)} over the daily budget of {money(caps.daily_budget)}."
         )
         end = peak.window_end

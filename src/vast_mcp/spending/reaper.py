@@ -15,13 +15,13 @@ Nothing due means no Vast request at all; ``dry_run`` sends only reads.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from vast_mcp.provisioning.readiness import Target, wait_for_state
 from vast_mcp.spending.deadlines import Deadline, DeadlineStore
+from vast_mcp.spending.text import utc
 from vast_mcp.vast import Instance, NotFoundError, VastClient, VastError
 
 __all__ = ["ReapAction", "ReapOutcome", "reap"]
@@ -54,8 +54,7 @@ class ReapAction(BaseModel):
 
 
 def _when(deadline: Deadline) -> str:
-    at = datetime.fromtimestamp(deadline.at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"its {deadline.action} deadline ({at}) passed"
+    return f"its {deadline.action} deadline ({utc(deadline.at)}) passed"
 
 
 async def reap(
