@@ -13,7 +13,6 @@ from vast_mcp.spending.caps import (
     Spend,
     billed_between,
     bills_gpu,
-    burn_now,
     check,
     day_peak,
     new_rental,
@@ -63,7 +62,7 @@ def test_what_bills_gpu(intended: str | None, actual: str | None, cur_state: str
 
 def test_burn_is_gpu_of_running_plus_storage_of_the_rest() -> None:
     fleet = [inst(1, dph_total=0.5), inst(2, "stopped", storage_total_cost=0.02), inst(3, dph_total=0.25)]
-    assert burn_now(fleet) == pytest.approx(0.77)
+    assert check(Caps(), fleet, now=NOW).burn_per_hour == pytest.approx(0.77)
 
 
 def test_max_burn_is_exact_at_the_boundary() -> None:
@@ -79,7 +78,7 @@ def test_max_burn_is_exact_at_the_boundary() -> None:
 
 def test_a_start_adds_only_the_gpu_part() -> None:
     stopped = inst(5, "stopped", dph_total=0.5, storage_total_cost=0.1)
-    assert burn_now([stopped]) == pytest.approx(0.1)
+    assert check(Caps(), [stopped], now=NOW).burn_per_hour == pytest.approx(0.1)
     start = start_of(stopped, None, now=NOW)
     assert check(Caps(max_burn=0.5), [stopped], now=NOW, action=start).burn_per_hour == pytest.approx(0.5)
     assert check(Caps(max_burn=0.5), [stopped], now=NOW, action=start).ok

@@ -38,8 +38,8 @@ __all__ = [
     "Caps",
     "DayPeak",
     "Spend",
+    "billed_between",
     "bills_gpu",
-    "burn_now",
     "check",
     "day_peak",
     "new_rental",
@@ -84,11 +84,6 @@ def bills_gpu(inst: Instance) -> bool:
 def per_hour_now(inst: Instance) -> float:
     """What the instance bills per hour: everything while it holds GPUs, else its storage."""
     return inst.dph_total if bills_gpu(inst) else inst.storage_total_cost
-
-
-def burn_now(instances: Iterable[Instance]) -> float:
-    """$/h of the whole account: GPU of instances that bill it, storage of all."""
-    return sum(per_hour_now(inst) for inst in instances)
 
 
 @dataclass(frozen=True)
@@ -273,7 +268,7 @@ def check(
     holds only what is projected.
     """
     spends = project(instances, now=now, deadlines=deadlines or {}, action=action)
-    burn = sum(s.per_hour for s in spends.values())
+    burn = sum(s.per_hour for s in spends.values())  # GPU of those that hold (or will hold) GPUs, storage of all
     peak = day_peak(charges, spends.values(), now=now)
     what = _describe(action)
     reliefs = _reliefs(instances, spends, action.instance_id if action is not None else None)
