@@ -8,7 +8,7 @@ messages) is wrapped by :func:`vast_mcp.views.untrusted`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -88,8 +88,7 @@ async def audit(vast: VastClient, store: DeadlineStore, settings: Settings, *, n
     caps = Caps.of(settings)
     charges = []
     if caps.daily_budget is not None:
-        start = datetime.fromtimestamp(now - DAY, UTC)
-        charges = await vast.account.charges(start, start + timedelta(days=1))
+        charges = await vast.account.charges(datetime.fromtimestamp(now - DAY, UTC), datetime.fromtimestamp(now, UTC))
     verdict = check(caps, instances, now=now, deadlines=deadlines, charges=charges)
     notes: list[str] = []
     try:
@@ -102,19 +101,20 @@ async def audit(vast: VastClient, store: DeadlineStore, settings: Settings, *, n
     budget = _budget(caps, verdict)
     flagged = sum(1 for a in audits if a.findings)
     summary = (
-        f"{len(audits)} instance(s) billing {money(verdict.burn_per_hour)}/h; "
+        f"{len(audits)} instance(s) billing {money(sum(a.per_hour for a in audits))}/h now; "
         f"{flagged} with findings ({money(leak)}/h may be leaking). Budget: {budget.summary}."
     )
     return AuditReport(instances=audits, leak_per_hour=leak, budget=budget, summary=summary, notes=notes)
 
 
 def _budget(caps: Caps, verdict: CapVerdict) -> BudgetLeft:
-    burn_room = None if caps.max_burn is None else caps.max_burn - verdict.burn_per_hour
-    day_room = None if caps.daily_budget is None else caps.daily_budget - verdict.day_total
-    parts = []
-    if caps.max_burn is not None and burn_room is not None:
+    parts: list[str] = []
+    burn_room = day_room = None
+    if caps.max_burn is not None:
+        burn_room = caps.max_burn - verdict.burn_per_hour
         parts.append(f"{money(burn_room)}/h left under the max burn of {money(caps.max_burn)}/h")
-    if caps.daily_budget is not None and day_room is not None:
+    if caps.daily_budget is not None:
+        day_room = caps.daily_budget - verdict.day_total
         parts.append(f"{money(day_room)} left of the {money(caps.daily_budget)} daily budget")
     return BudgetLeft(
         burn_per_hour=verdict.burn_per_hour,
