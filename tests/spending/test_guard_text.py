@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from vast_mcp.spending.guard import (
     MAX_LABEL,
-    MAX_ONSTART,
     MAX_USER_ONSTART,
     TAG_PATTERN,
     OnstartTooLong,
@@ -22,6 +21,7 @@ from vast_mcp.spending.guard import (
     strip_tag,
     tag_label,
 )
+from vast_mcp.vast.instances import ONSTART_LIMIT
 
 from .support import SHELLS
 
@@ -92,9 +92,9 @@ def test_compose_keeps_a_shebang_first() -> None:
 
 
 def test_compose_fits_exactly_at_the_limit_and_refuses_one_more() -> None:
-    room = MAX_ONSTART - len(compose_onstart("", DEADLINE, "stop") or "")
+    room = ONSTART_LIMIT - len(compose_onstart("", DEADLINE, "stop") or "")
     assert 2500 < room < MAX_USER_ONSTART  # what a user's script may use next to the guard
-    assert len(compose_onstart("x" * room, DEADLINE, "stop") or "") == MAX_ONSTART
+    assert len(compose_onstart("x" * room, DEADLINE, "stop") or "") == ONSTART_LIMIT
     with pytest.raises(OnstartTooLong) as refused:
         compose_onstart("x" * (room + 1), DEADLINE, "stop")
     message = str(refused.value)

@@ -34,12 +34,13 @@ from __future__ import annotations
 import re
 from typing import Final, Literal, get_args
 
+from vast_mcp.vast.instances import ONSTART_LIMIT  # Vast's limit on the whole onstart script
+
 __all__ = [
     "GUARD_ENV_FILE_ENV",
     "GUARD_EVERY_ENV",
     "GUARD_URL_ENV",
     "MAX_LABEL",
-    "MAX_ONSTART",
     "MAX_USER_ONSTART",
     "TAG_PATTERN",
     "DeadlineAction",
@@ -57,7 +58,6 @@ GUARD_URL_ENV: Final = "VAST_MCP_GUARD_URL"
 GUARD_ENV_FILE_ENV: Final = "VAST_MCP_GUARD_ENV"
 GUARD_EVERY_ENV: Final = "VAST_MCP_GUARD_EVERY"
 
-MAX_ONSTART: Final = 4048  # Vast's limit on the whole onstart script
 MAX_USER_ONSTART: Final = 4000  # what a user's own script may use (checked by the caller)
 MAX_LABEL: Final = 1024  # Vast's limit on a label
 
@@ -123,11 +123,11 @@ def compose_onstart(user_onstart: str | None, deadline: int | None, action: Dead
         first, _, rest = user.partition("\n")
         shebang = first + "\n"
     composed = shebang + launch + rest
-    if len(composed) > MAX_ONSTART:
-        room = MAX_ONSTART - len(launch)
+    if len(composed) > ONSTART_LIMIT:
+        room = ONSTART_LIMIT - len(launch)
         raise OnstartTooLong(
             f"The onstart script ({len(user):,} characters) plus the deadline guard ({len(launch):,}) is "
-            f"{len(composed):,} characters, over Vast's limit of {MAX_ONSTART:,}. Shorten the script to at "
+            f"{len(composed):,} characters, over Vast's limit of {ONSTART_LIMIT:,}. Shorten the script to at "
             f"most {room:,} characters, or rent with no deadline (max_hours 0) to leave it unchanged."
         )
     return composed

@@ -115,7 +115,7 @@ class _Reaper:
         except NotFoundError:
             return self._drop(deadline, f"{_when(deadline)} and it no longer exists")
         except VastError as exc:
-            return self._action(deadline, "failed", f"could not read it: {exc}; the deadline stays recorded")
+            return self._action(deadline, "failed", f"{_when(deadline)}; could not read it: {exc} (the deadline stays)")
         if deadline.action == "stop" and instance.intended_status == "stopped":
             return None  # already stopped (or stopping): nothing to send, nothing to report
         if self.store.get(deadline.instance_id) != deadline:
