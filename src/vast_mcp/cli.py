@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="the whole dialog-first workflow on the embedded simulator")
 
+    reap = sub.add_parser("reap", help="enforce every recorded deadline now (for cron or a systemd timer)")
+    reap.add_argument("--dry-run", action="store_true", help="say what would be stopped or destroyed; change nothing")
+
     key = sub.add_parser("key", help="manage the API key in the OS keyring")
     key.add_argument("action", choices=["set", "status", "delete"])
 
@@ -122,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vast_mcp.demo import run_demo
 
         return run_demo()
+    if command == "reap":
+        from vast_mcp.spending.reapcli import run_reap
+
+        return run_reap(dry_run=args.dry_run)
     if command == "doctor":
         from vast_mcp.doctor import doctor_from_args
 
