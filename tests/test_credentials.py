@@ -770,3 +770,9 @@ def test_only_paths_inside_the_key_dir_count_and_symlinks_out_do_not(tmp_path: P
     assert not in_key_file_dir(keys / ".." / ".." / "secret.txt", env)
     assert not in_key_file_dir(keys, env), "the directory itself is not a key file"
     assert not in_key_file_dir(str(inside) + "\x00", env)
+
+
+def test_short_secrets_are_scrubbed_whole_never_piece_by_piece() -> None:
+    short = "hunter2pass"  # 11 characters: whole only, so prose sharing 8 of them is left alone
+    assert redact("a hunter2pas and hunter2pass", short) == "a hunter2pas and ***"
+    assert redact(f"{KEY[:9]}", KEY, fragments=False) == KEY[:9], "fragments=False: whole forms only"

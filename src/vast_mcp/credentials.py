@@ -131,37 +131,40 @@ def _encoded_forms(secret: str) -> set[str]:
 
 
 # Any run of this many characters copied out of a secret is scrubbed too: a message cut short (a
-# truncated error, a log tail) must not leave a long prefix or suffix of a key behind.
+# truncated error, a log tail) must not leave a long prefix or suffix of a key behind. Only for
+# secrets long enough to be keys: a short one is scrubbed whole, never piece by piece.
 _FRAGMENT: Final = 8
+_FRAGMENTED_FROM: Final = 16
 
 
 @functools.lru_cache(maxsize=64)
-def _patterns(secrets: tuple[str, ...]) -> tuple[re.Pattern[str] | None, frozenset[str]]:
-    """(a regex of the short forms, every ``_FRAGMENT``-character piece of the long forms)."""
-    short: set[str] = set()
+def _patterns(secrets: tuple[str, ...], fragments: bool) -> tuple[re.Pattern[str] | None, frozenset[str]]:
+    """(a regex of the whole forms, every ``_FRAGMENT``-character piece of the long forms)."""
+    whole: set[str] = set()
     pieces: set[str] = set()
     for secret in secrets:
         if len(secret) < _MIN_SECRET_LEN:
             continue
         for form in _encoded_forms(secret):
-            if len(form) < _FRAGMENT:
-                short.add(form)
-            else:
+            if fragments and len(secret) >= _FRAGMENTED_FROM:
                 pieces.update(form[i : i + _FRAGMENT] for i in range(len(form) - _FRAGMENT + 1))
-    pattern = "|".join(re.escape(form) for form in sorted(short, key=len, reverse=True))
+            else:
+                whole.add(form)
+    pattern = "|".join(re.escape(form) for form in sorted(whole, key=len, reverse=True))
     return (re.compile(pattern) if pattern else None), frozenset(pieces)
 
 
-def redact(text: str, *secrets: str) -> str:
-    """Replace every secret, its URL-encoded / ``quote_plus`` / escaped forms, and any piece of
-    8 or more characters of them (a cut-off prefix or suffix) with ``***``.
+def redact(text: str, *secrets: str, fragments: bool = True) -> str:
+    """Replace every secret and its URL-encoded / ``quote_plus`` / escaped forms with ``***``;
+    for secrets of 16 characters or more, also any piece of 8 or more characters of them (a
+    cut-off prefix or suffix). ``fragments=False`` matches whole forms only.
 
     Secrets shorter than 4 characters (and empty ones) are ignored.
     """
     if not text:
         return text
-    short, pieces = _patterns(tuple(sorted(set(secrets))))
-    spans = [m.span() for m in short.finditer(text)] if short is not None else []
+    whole, pieces = _patterns(tuple(sorted(set(secrets))), fragments)
+    spans = [m.span() for m in whole.finditer(text)] if whole is not None else []
     if pieces:
         spans += [(i, i + _FRAGMENT) for i in range(len(text) - _FRAGMENT + 1) if text[i : i + _FRAGMENT] in pieces]
     if not spans:

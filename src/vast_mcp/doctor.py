@@ -357,7 +357,7 @@ class Scrubber:
 
     def leaks(self, text: str) -> list[str]:
         """What a scrubbed text still holds that it must not (an empty list when clean)."""
-        found = [f"a secret ({len(s)} characters)" for s in self.secrets if redact(text, s) != text]
+        found = [f"a secret ({len(s)} characters)" for s in self.secrets if redact(text, s, fragments=False) != text]
         found += [m for m in _EMAIL.findall(text) if m != SCRUBBED_EMAIL]
         for match in _IPV4.findall(text):
             try:

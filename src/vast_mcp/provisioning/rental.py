@@ -27,6 +27,9 @@ DOCKER_HUB = "docker.io"
 # Names this server or Vast puts in the container: a user's env must not shadow them.
 RESERVED_ENV = re.compile(r"^(VAST_MCP_.*|CONTAINER_ID|CONTAINER_API_KEY|VAST_TCP_PORT_.*|PUBLIC_IPADDR)$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Values that are scrubbed from every output: by their name, or because they look like a token.
+SECRET_ENV_NAME = re.compile(r"TOKEN|KEY|SECRET|PASS|AUTH|CRED|PRIVATE|SESSION|COOKIE", re.IGNORECASE)
+TOKEN_LIKE = re.compile(r"^[A-Za-z0-9_\-.+=]{20,}$")
 SSH_PORT = 22
 
 
@@ -85,7 +88,7 @@ class RentalOptions(BaseModel):
 
 
 def check_env(env: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
-    """Validated env pairs; every value is registered as a secret (tokens live here)."""
+    """Validated env pairs; values that may be secrets are registered for redaction everywhere."""
     pairs: list[tuple[str, str]] = []
     for name, value in (env or {}).items():
         if not ENV_NAME.match(name):
@@ -96,7 +99,8 @@ def check_env(env: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
             raise UserFacingError(f"env name {name!r} is reserved for vast-mcp or Vast itself. Nothing was done.")
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
             raise UserFacingError(f"env {name} has a control character in its value. Nothing was done.")
-        register_secret(value)
+        if SECRET_ENV_NAME.search(name) or TOKEN_LIKE.match(value):
+            register_secret(value)
         pairs.append((name, value))
     return tuple(pairs)
 
