@@ -202,10 +202,17 @@ def _host_launch(bundle: Bundle, user: dict[str, Any], home: Path, **extra_env: 
     return StdioServerParameters(command=UV, args=args, env=env, cwd=str(home))
 
 
+RENTED = 31_000_000  # the first instance of a seed-0 simulator, rented below
+
+
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[str]:
-    with served_simulator() as (_sim, url):
+    with served_simulator() as (sim, url):
+        offer = next(o for o in sim.state.offers if o.rentable and o.static["disk_space"] >= 16)
+        with sim.state.lock:
+            sim.state.create_instance(offer.id, {"image": "img", "disk": 16}, sim.clock.now())
         yield url
+        assert RENTED in sim.state.instances, "nothing destroyed it"
 
 
 @pytest.fixture(scope="module")
@@ -268,9 +275,9 @@ async def test_the_confirm_option_reaches_the_server(installed: Bundle, simulato
     params = _host_launch(installed, {**USER, "confirm": "elicit"}, tmp_path, VAST_URL=simulator)
     with anyio.fail_after(TIMEOUT_S):
         async with Client(params) as client:
-            result = await client.call_tool("destroy_instance", {"instance_id": 5})
+            result = await client.call_tool("destroy_instance", {"instance_id": RENTED})
     assert result.is_error
-    assert "Refused to destroy instance 5" in text_of(result)
+    assert "requires a human confirmation through an elicitation form" in text_of(result)
 
 
 def test_a_mistyped_confirm_option_stops_the_server_instead_of_weakening_it(installed: Bundle, tmp_path: Path) -> None:
