@@ -39,7 +39,7 @@ from typing import Any
 import anyio
 
 from vast_mcp.credentials import ApiKey
-from vast_mcp.provisioning.create import MARKER_ENV
+from vast_mcp.provisioning.rental import MARKER_ENV
 from vast_mcp.simulator import Simulator, Timings
 from vast_mcp.simulator.inventory import Offer as SimOffer
 from vast_mcp.spending.caps import Caps, check, new_rental

@@ -58,6 +58,7 @@ __all__ = [
     "looks_like_api_key",
     "redact",
     "redact_known",
+    "redact_tokens",
     "register_secret",
     "resolve_api_key",
     "store_in_keyring",
@@ -185,6 +186,27 @@ def redact(text: str, *secrets: str, fragments: bool = True) -> str:
 def redact_known(text: str) -> str:
     """:func:`redact` with every secret registered in this process."""
     return redact(text, *known_secrets())
+
+
+# Secrets that show up in container logs and host text whoever they belong to: well-known token
+# shapes, and the value after a NAME= / NAME: whose name says it is secret.
+_TOKEN_SHAPES: Final = re.compile(
+    r"\b(?:hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_\-]{20,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
+    r"|xox[abprs]-[A-Za-z0-9\-]{10,}|AKIA[0-9A-Z]{16}|glpat-[A-Za-z0-9_\-]{20,}"
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})"
+)
+_BEARER: Final = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}")
+_SECRET_ASSIGNMENT: Final = re.compile(
+    r"(?i)\b([A-Z0-9_.\-]*(?:TOKEN|API_?KEY|SECRET|PASSWORD|PASSWD|PWD|AUTH|CREDENTIALS?))\b"
+    r"(\s*[=:]\s*)([\"']?)([^\s\"',;]{6,})"
+)
+
+
+def redact_tokens(text: str) -> str:
+    """:func:`redact_known`, then token shapes and ``SECRET_NAME=value`` values, as ``***``."""
+    text = _TOKEN_SHAPES.sub("***", redact_known(text))
+    text = _BEARER.sub(lambda m: f"{m.group(1)} ***", text)
+    return _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}***", text)
 
 
 class RedactingFilter(logging.Filter):

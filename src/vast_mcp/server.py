@@ -24,6 +24,7 @@ from vast_mcp.prompts import PROMPTS
 from vast_mcp.provisioning.quote import QuoteBook
 from vast_mcp.services import Services
 from vast_mcp.settings import Settings
+from vast_mcp.spending.deadlines import DeadlineStore
 from vast_mcp.tools import ALL_TOOLS
 from vast_mcp.tools.base import services, strict_tool
 from vast_mcp.vast import NotFoundError, RateBudget, VastClient, VastError, VastHttp
@@ -75,7 +76,13 @@ def create_server(
             key_problem=problem,
         )
         async with VastClient(http) as vast:
-            state = Services(settings=settings, vast=vast, quotes=quotes, consent=consent)
+            state = Services(
+                settings=settings,
+                vast=vast,
+                quotes=quotes,
+                consent=consent,
+                deadlines=DeadlineStore(settings.state_dir),
+            )
             live.append(state)
             try:
                 yield state

@@ -1,4 +1,4 @@
-"""What every tool call can reach: settings, the Vast client, quotes and confirm tokens.
+"""What every tool call can reach: settings, the Vast client, quotes, confirm tokens, deadlines.
 
 Built once per server lifespan (per process for HTTP and stdio, per connection
 in-process) by :func:`vast_mcp.server.create_server`.
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from vast_mcp.consent import ConsentBook, Proposal
 from vast_mcp.provisioning.quote import QuoteBook
 from vast_mcp.settings import Settings
+from vast_mcp.spending.deadlines import DeadlineStore
 from vast_mcp.vast import VastClient
 
 
@@ -20,5 +21,6 @@ class Services:
     vast: VastClient
     quotes: QuoteBook
     consent: ConsentBook
+    deadlines: DeadlineStore
     # proposals being confirmed: (tool, arguments, key) -> (proposal, monotonic time built)
     proposals: dict[str, tuple[Proposal, float]] = field(default_factory=dict)

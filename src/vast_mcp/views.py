@@ -49,8 +49,9 @@ class OfferView(View):
     id: int = Field(description="offer id")
     gpu: str = Field(description='e.g. "1x RTX 4090"')
     vram_gb: float = Field(description="per GPU")
-    price_per_hour: float = Field(description="$/h including storage for the requested disk")
-    gpu_per_hour: float = Field(description="$/h for the GPUs alone")
+    price_per_hour: float = Field(description="$/h including storage for the requested disk (at the bid, if any)")
+    gpu_per_hour: float = Field(description="$/h for the GPUs alone, on-demand")
+    min_bid: float | None = Field(None, description="interruptible only: the current minimum bid, $/h")
     reliability: float
     location: str | None
     verified: bool
@@ -60,13 +61,14 @@ class OfferView(View):
     disk_space_gb: float = Field(description="largest disk the host can allocate")
 
     @classmethod
-    def of(cls, offer: Offer, disk_gb: float) -> OfferView:
+    def of(cls, offer: Offer, disk_gb: float, *, bid: float | None = None, interruptible: bool = False) -> OfferView:
         return cls(
             id=offer.id,
             gpu=f"{offer.num_gpus}x {offer.gpu_name}",
             vram_gb=round(offer.gpu_ram / 1000, 1),
-            price_per_hour=round(offer.price_per_hour(disk_gb), 4),
+            price_per_hour=round(offer.price_per_hour(disk_gb, bid=bid), 4),
             gpu_per_hour=round(offer.dph_base, 4),
+            min_bid=round(offer.min_bid, 4) if interruptible or bid is not None else None,
             reliability=round(offer.reliability, 4),
             location=offer.geolocation,
             verified=offer.verification == "verified",

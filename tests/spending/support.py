@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from tests.helpers import SIM_KEY, RecordedSleeps
 from vast_mcp.credentials import ApiKey
-from vast_mcp.provisioning.create import MARKER_ENV
+from vast_mcp.provisioning.rental import MARKER_ENV
 from vast_mcp.simulator import Simulator
 from vast_mcp.vast import VastClient, VastHttp
 

@@ -12,15 +12,22 @@ Money rules (DESIGN §5):
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import anyio
 from pydantic import BaseModel, Field
 
 from vast_mcp.provisioning.errors import MaybeRented, NothingRented, UserFacingError
+from vast_mcp.provisioning.logs import log_tail
 from vast_mcp.provisioning.quote import QuoteTerms
 from vast_mcp.provisioning.readiness import Progress, SshEndpoint, probe_ssh, ssh_endpoints, wait_for_state
+from vast_mcp.provisioning.rental import MARKER_ENV
 from vast_mcp.provisioning.sshkeys import ensure_on_account, parse_public_key
+from vast_mcp.spending.audit import read_account
+from vast_mcp.spending.caps import Caps, new_rental
+from vast_mcp.spending.deadlines import DeadlineStore
+from vast_mcp.spending.lifetime import Lifetime
 from vast_mcp.vast import (
     CreateRequest,
     Instance,
@@ -33,7 +40,7 @@ from vast_mcp.vast import (
 )
 from vast_mcp.views import untrusted
 
-MARKER_ENV = "VAST_MCP_REQUEST"  # per-request marker, so a lost answer can be found by reading
+FAILURE_LOG_LINES = 20  # the log tail a failed start reports
 
 
 class CreatedInstance(BaseModel):
@@ -42,9 +49,14 @@ class CreatedInstance(BaseModel):
     state: str = Field(description="last known actual_status")
     price_per_hour: float
     billing: bool = Field(description="true while it exists (GPU while running, disk until destroyed)")
+    deadline: str = Field(description='e.g. "stop at 2026-11-30 18:00 UTC", or "no deadline"')
     ssh_ready: bool = False
     ssh_command: str | None = None
     ssh_banner: str | None = None
+    ports: dict[str, str] = Field(default_factory=dict, description='container port -> "host:port"')
+    log_tail: str | None = Field(
+        default=None, description="the container log's last lines when it failed to start (untrusted)"
+    )
     notes: list[str] = Field(default_factory=list)
 
 
@@ -59,11 +71,13 @@ class CreateResult(BaseModel):
 @dataclass
 class CreateOptions:
     wait: bool
+    deadlines: DeadlineStore  # where a new instance's deadline is recorded
     poll_s: float
     ready_timeout_s: float
     ssh_timeout_s: float
     ssh_interval_s: float = 3.0
     allow_private_ssh: bool = False  # the simulator on loopback: its hosts are loopback too
+    caps: Caps = field(default_factory=Caps)  # checked once more right before anything is sent
 
 
 async def _noop(_: float, __: str) -> None:
@@ -75,6 +89,9 @@ async def execute_quote(
 ) -> CreateResult:
     """Rent what ``terms`` describe. Once anything may have been rented, this never raises:
     every outcome, good or bad, is in the result, so nothing billing goes unreported."""
+    now = time.time()
+    await _check_caps(vast, terms, cfg, now)
+    lifetime = Lifetime.starting(now=now, hours=terms.options.max_hours, action=terms.options.at_deadline)
     notes: list[str] = []
     if terms.ssh_key_text:
         await progress(0.5, "registering the SSH key on the account (if absent)")
@@ -94,7 +111,7 @@ async def execute_quote(
     for slot, offer_id in enumerate(terms.offer_ids):
         try:
             made = await _create_slot(
-                vast, terms, offer_id, live, used_machines, f"{batch}-{slot}", cfg.poll_s, progress
+                vast, terms, offer_id, live, used_machines, f"{batch}-{slot}", lifetime, cfg.poll_s, progress
             )
         except MaybeRented as exc:
             uncertain.append(f"instance {slot + 1}: {exc}")
@@ -102,7 +119,10 @@ async def execute_quote(
         except (UserFacingError, VastError) as exc:
             failures.append(f"instance {slot + 1}: {exc}")
             continue
+        lifetime.record(cfg.deadlines, made.instance_id, terms.account_id)  # at once: enforced whatever follows
         created.append(made)
+    for made in created:
+        await _check_price(vast, terms, made)
     if cfg.wait:
         for made in created:
             try:
@@ -112,6 +132,40 @@ async def execute_quote(
     return _report(terms, created, failures, uncertain, cfg.wait)
 
 
+async def _check_caps(vast: VastClient, terms: QuoteTerms, cfg: CreateOptions, now: float) -> None:
+    """Refuse, sending nothing, when this rental would pass a spending cap (read fresh: the
+    account may have changed since the plan)."""
+    if not cfg.caps.any:
+        return
+    options = terms.options
+    action = new_rental(
+        terms.total_per_hour, terms.storage_per_hour, now=now, hours=options.max_hours, at_deadline=options.at_deadline
+    )
+    try:
+        state = await read_account(vast, cfg.deadlines, cfg.caps, now=now, price_increases=False)
+    except VastError as exc:
+        raise NothingRented(f"{exc} Nothing was rented; the same quote_id can be used again.") from None
+    verdict = state.verdict(cfg.caps, action)
+    if not verdict.ok:
+        raise NothingRented(f"{verdict.message} Nothing was rented.")
+
+
+async def _check_price(vast: VastClient, terms: QuoteTerms, made: CreatedInstance) -> None:
+    """Read the new instance back: a price above what the human confirmed is said first."""
+    try:
+        instance = await vast.instances.get(made.instance_id)
+    except VastError as exc:
+        made.notes.append(f"its price could not be read back ({exc})")
+        return
+    made.price_per_hour = round(instance.dph_total, 4)
+    if instance.dph_total > terms.price_ceiling + 1e-9:
+        made.notes.insert(
+            0,
+            f"PRICE ABOVE WHAT WAS CONFIRMED: it bills ${instance.dph_total:.3f}/h, over the confirmed ceiling of "
+            f"${terms.price_ceiling:.2f}/h. Ask the user; destroy_instance {made.instance_id} unless they accept it.",
+        )
+
+
 async def _create_slot(
     vast: VastClient,
     terms: QuoteTerms,
@@ -119,6 +173,7 @@ async def _create_slot(
     live: list[Offer],
     used_machines: set[int | None],
     marker: str,
+    lifetime: Lifetime,
     recheck_s: float,
     progress: Progress,
 ) -> CreatedInstance:
@@ -134,7 +189,7 @@ async def _create_slot(
                 "any more; nothing was rented. Call plan_instance again for current prices."
             )
         try:
-            made = await _create_once(vast, terms, target, f"{marker}-{attempt}", recheck_s, progress)
+            made = await _create_once(vast, terms, target, f"{marker}-{attempt}", lifetime, recheck_s, progress)
         except OfferUnavailableError:
             if retried:
                 raise UserFacingError(
@@ -151,9 +206,13 @@ async def _create_slot(
     raise AssertionError("unreachable: two attempts at most")
 
 
+def _price(offer: Offer, terms: QuoteTerms) -> float:
+    return offer.price_per_hour(terms.disk_gb, bid=terms.options.bid_per_hour)
+
+
 def _live_offer(live: list[Offer], offer_id: int, terms: QuoteTerms) -> Offer | None:
     for offer in live:
-        if offer.id == offer_id and offer.price_per_hour(terms.disk_gb) <= terms.price_ceiling:
+        if offer.id == offer_id and _price(offer, terms) <= terms.price_ceiling:
             return offer
     return None
 
@@ -163,22 +222,38 @@ def _next_candidate(live: list[Offer], terms: QuoteTerms, used_machines: set[int
     for offer in live:
         if offer.machine_id in used_machines and offer.machine_id is not None:
             continue
-        if offer.price_per_hour(terms.disk_gb) <= terms.price_ceiling:
+        if _price(offer, terms) <= terms.price_ceiling:
             return offer
     return None
 
 
 async def _create_once(
-    vast: VastClient, terms: QuoteTerms, offer: Offer, marker: str, recheck_s: float, progress: Progress
+    vast: VastClient,
+    terms: QuoteTerms,
+    offer: Offer,
+    marker: str,
+    lifetime: Lifetime,
+    recheck_s: float,
+    progress: Progress,
 ) -> CreatedInstance:
-    request = CreateRequest(image=terms.image, disk=terms.disk_gb, label=terms.label, env={MARKER_ENV: marker})
-    price = offer.price_per_hour(terms.disk_gb)
+    options = terms.options
+    label = lifetime.label(terms.label)
+    request = CreateRequest(
+        image=terms.image,
+        disk=terms.disk_gb,
+        label=label,
+        env=options.env_body((MARKER_ENV, marker)),
+        onstart=lifetime.onstart(options.onstart),
+        price=options.bid_per_hour,
+        image_login=options.image_login(),
+    )
+    price = _price(offer, terms)
     await progress(1.0, f"renting offer {offer.id} ({offer.num_gpus}x {offer.gpu_name}, ${price:.3f}/h)")
     try:
         instance_id = await vast.instances.create(offer.id, request)
     except OutcomeUnknownError:
         await progress(1.5, "the create's answer was lost; checking the instance list instead of resending")
-        found = await _reconcile(vast, terms.label, marker, recheck_s)
+        found = await _reconcile(vast, label, marker, recheck_s)
         if found is None:
             raise UserFacingError(
                 f"the answer to renting offer {offer.id} was lost and, read twice, the instance list "
@@ -192,6 +267,7 @@ async def _create_once(
         state="created",
         price_per_hour=round(price, 4),
         billing=True,
+        deadline=lifetime.describe(),
     )
 
 
@@ -239,6 +315,10 @@ async def _bring_up(
             )
             return
         made.notes.append(f"failed to start: {outcome.failure}")
+        try:
+            made.log_tail, _ = await log_tail(vast, made.instance_id, FAILURE_LOG_LINES)
+        except VastError:
+            made.notes.append(f"its log could not be read; get_instance_logs {made.instance_id} may show why")
         await _destroy_dud(vast, made)
         return
     instance = outcome.instance
@@ -254,6 +334,7 @@ async def _bring_up(
     chosen: SshEndpoint | None = probe.endpoint or (endpoints[0] if endpoints else None)
     made.ssh_command = chosen.command if chosen else None
     made.ssh_banner = untrusted(probe.banner, 100) if probe.banner else None
+    made.ports = instance.mapped_ports
     if not probe.ready:
         made.notes.append(
             f"running, but SSH did not answer within {cfg.ssh_timeout_s:.0f}s; try check_ssh again shortly"

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from vast_mcp.consent import TokenBook, TokenError, TokenProblem
 from vast_mcp.credentials import ApiKey
 from vast_mcp.provisioning.errors import QuoteError
+from vast_mcp.provisioning.rental import RentalOptions
 from vast_mcp.vast import OfferFilters
 from vast_mcp.vast.query import Objective
 
@@ -39,12 +40,15 @@ class QuoteTerms(BaseModel):
     label: str
     price_ceiling: float  # $/h per instance, storage included: never rent above it
     total_per_hour: float  # what the plan showed for all instances
+    storage_per_hour: float  # the storage part of total_per_hour (what a stop deadline leaves billing)
+    options: RentalOptions  # bid, env, ports, onstart, registry login, lifetime
     ssh_key_fingerprint: str | None
     ssh_key_text: str | None
     ssh_key_origin: str | None  # "from <path>" or text the assistant supplied (the human must see which)
     api_key_origin: str  # e.g. "$VAST_API_KEY", shown to the human
     api_key_fingerprint: str
     api_key_id: str  # QuoteBook.key_id of the key planned with: a create on another key is refused
+    account_id: int | None  # the account's user id (deadlines are recorded per account)
     expires_at: float  # unix seconds
     confirm_text: str = ""  # the question the human answers (set once the terms are complete)
 

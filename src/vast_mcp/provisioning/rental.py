@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping
 from typing import Literal
 
@@ -19,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from vast_mcp.credentials import keyring_secret, register_secret
 from vast_mcp.provisioning.errors import UserFacingError
-from vast_mcp.spending.guard import MAX_USER_ONSTART, DeadlineAction
+from vast_mcp.spending.guard import MAX_USER_ONSTART, DeadlineAction, OnstartTooLong, compose_onstart
 from vast_mcp.views import untrusted
 
+MARKER_ENV = "VAST_MCP_REQUEST"  # per-request marker, so a lost create answer can be found by reading
 REGISTRY_AUTH_ENV = "VAST_MCP_REGISTRY_AUTH"  # "HOST USER:TOKEN", one per line or ";"
 DOCKER_HUB = "docker.io"
 # Names this server or Vast puts in the container: a user's env must not shadow them.
@@ -178,12 +180,18 @@ def resolve_options(
             "in the server's environment, or store USER:TOKEN in the keyring "
             f"(`keyring set vast-mcp registry:{host}`). Logins are never tool arguments. Nothing was done."
         )
+    checked_onstart = check_onstart(onstart)
+    if max_hours > 0:
+        try:  # the guard joins the user's script: both must fit Vast's limit (a deadline of the same length)
+            compose_onstart(checked_onstart, int(time.time() + max_hours * 3600), at_deadline)
+        except OnstartTooLong as exc:
+            raise UserFacingError(f"{exc} Nothing was done.") from None
     return RentalOptions(
         interruptible=interruptible,
         bid_per_hour=bid_per_hour,
         env=check_env(env),
         ports=check_ports(ports),
-        onstart=check_onstart(onstart),
+        onstart=checked_onstart,
         registry=login,
         max_hours=max_hours,
         at_deadline=at_deadline,

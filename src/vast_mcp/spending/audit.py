@@ -8,21 +8,32 @@ messages) is wrapped by :func:`vast_mcp.views.untrusted`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vast_mcp.provisioning.create import MARKER_ENV
+from vast_mcp.provisioning.rental import MARKER_ENV
 from vast_mcp.settings import Settings
-from vast_mcp.spending.caps import DAY, Caps, CapVerdict, bills_gpu, check, per_hour_now
+from vast_mcp.spending.caps import DAY, Caps, CapVerdict, Spend, bills_gpu, check, per_hour_now
 from vast_mcp.spending.deadlines import Deadline, DeadlineStore
 from vast_mcp.spending.guard import DeadlineAction
 from vast_mcp.spending.text import money, utc
-from vast_mcp.vast import Instance, PriceIncrease, VastClient, VastError
+from vast_mcp.vast import Charge, Instance, PriceIncrease, VastClient, VastError
 from vast_mcp.views import untrusted
 
-__all__ = ["STUCK_AFTER", "AuditReport", "BudgetLeft", "Finding", "InstanceAudit", "audit"]
+__all__ = [
+    "STUCK_AFTER",
+    "AccountState",
+    "AuditReport",
+    "BudgetLeft",
+    "Finding",
+    "InstanceAudit",
+    "audit",
+    "read_account",
+    "report",
+]
 
 STUCK_AFTER: Final = 15 * 60.0  # seconds after create an instance meant to run may take to get there
 HOURS_PER_MONTH: Final = 720  # Vast's storage prices are per 30-day month
@@ -80,31 +91,61 @@ class AuditReport(_Model):
     notes: list[str] = Field(description="what this report could not check")
 
 
+@dataclass(frozen=True)
+class AccountState:
+    """What the caps and the audit read, read once: instances, local deadlines, and (with a daily
+    budget) the last 24 h of charges, and (when asked for) the pending host price increases."""
+
+    now: float
+    instances: list[Instance]
+    deadlines: dict[int, Deadline]
+    charges: list[Charge]
+    rises: dict[int, PriceIncrease]
+    notes: list[str]
+
+    def verdict(self, caps: Caps, action: Spend | None = None) -> CapVerdict:
+        """Would ``action`` pass a cap (None: just now)?"""
+        return check(caps, self.instances, now=self.now, action=action, deadlines=self.deadlines, charges=self.charges)
+
+
+async def read_account(
+    vast: VastClient, store: DeadlineStore, caps: Caps, *, now: float, price_increases: bool = True
+) -> AccountState:
+    """Read once what the caps (and, with ``price_increases``, the audit) need."""
+    instances = await vast.instances.list()
+    charges: list[Charge] = []
+    if caps.daily_budget is not None:
+        charges = await vast.account.charges(datetime.fromtimestamp(now - DAY, UTC), datetime.fromtimestamp(now, UTC))
+    notes: list[str] = []
+    rises: dict[int, PriceIncrease] = {}
+    if price_increases:
+        try:
+            rises = {r.instance_id: r for r in await vast.instances.pending_price_increases()}
+        except VastError as exc:  # e.g. a key without that permission: the rest of the report still holds
+            notes.append(f"pending host price increases could not be read: {exc}")
+    deadlines = {d.instance_id: d for d in store.all()}
+    return AccountState(now, instances, deadlines, charges, rises, notes)
+
+
 async def audit(vast: VastClient, store: DeadlineStore, settings: Settings, *, now: float) -> AuditReport:
     """Read the account (instances, pending price increases and, with a daily budget, the last
     24 h of charges) and the local deadlines, and report every possible leak."""
-    instances = await vast.instances.list()
-    deadlines = {d.instance_id: d for d in store.all()}
     caps = Caps.of(settings)
-    charges = []
-    if caps.daily_budget is not None:
-        charges = await vast.account.charges(datetime.fromtimestamp(now - DAY, UTC), datetime.fromtimestamp(now, UTC))
-    verdict = check(caps, instances, now=now, deadlines=deadlines, charges=charges)
-    notes: list[str] = []
-    try:
-        rises = {r.instance_id: r for r in await vast.instances.pending_price_increases()}
-    except VastError as exc:  # e.g. a key without that permission: the rest of the report still holds
-        rises = {}
-        notes.append(f"pending host price increases could not be read: {exc}")
-    audits = [_audit_one(inst, deadlines.get(inst.id), rises.get(inst.id), now) for inst in instances]
+    return report(await read_account(vast, store, caps, now=now), caps)
+
+
+def report(state: AccountState, caps: Caps) -> AuditReport:
+    audits = [
+        _audit_one(inst, state.deadlines.get(inst.id), state.rises.get(inst.id), state.now) for inst in state.instances
+    ]
     leak = sum(a.per_hour for a in audits if a.findings)
-    budget = _budget(caps, verdict)
+    budget = _budget(caps, state.verdict(caps))
     flagged = sum(1 for a in audits if a.findings)
     summary = (
         f"{len(audits)} instance(s) billing {money(sum(a.per_hour for a in audits))}/h now; "
         f"{flagged} with findings ({money(leak)}/h may be leaking). Budget: {budget.summary}."
     )
-    return AuditReport(instances=audits, leak_per_hour=leak, budget=budget, summary=summary, notes=notes)
+    return AuditReport(instances=audits, leak_per_hour=leak, budget=budget, summary=summary, notes=state.notes)
 
 
 def _budget(caps: Caps, verdict: CapVerdict) -> BudgetLeft:

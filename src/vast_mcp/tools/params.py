@@ -32,3 +32,12 @@ PublicKeyArg = Annotated[
     str | None,
     Field(max_length=16384, description="key text or .pub path (default ~/.ssh/id_ed25519.pub)"),
 ]
+EnvName = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+EnvValue = Annotated[str, Field(max_length=4096)]
+Env = Annotated[dict[EnvName, EnvValue] | None, Field(max_length=32, description="values are never shown back")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Ports = Annotated[list[Port] | None, Field(max_length=16, description="container ports to expose")]
+Onstart = Annotated[str | None, Field(max_length=4000, description="shell run at container start")]
+Hours = Annotated[float | None, Field(ge=0, le=8760, description="deadline after create; 0 = none")]
+AtDeadline = Literal["stop", "destroy"]
+Bid = Annotated[float | None, Field(gt=0, le=1000, description="$/h per instance, GPUs only")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
@@ -12,18 +13,25 @@ from vast_mcp.provisioning.errors import NothingRented, QuoteError
 from vast_mcp.provisioning.plan import PlanRequest, PlanResult, Policy, make_plan
 from vast_mcp.provisioning.readiness import Progress
 from vast_mcp.services import Services
+from vast_mcp.spending.caps import Caps
 from vast_mcp.tools.base import READ_ONLY, ToolSpec, services, writes
 from vast_mcp.tools.confirm import Ask, Confirm, NotAsked, ask, gate
 from vast_mcp.tools.params import (
     AnyGpu,
+    AtDeadline,
+    Bid,
     Countries,
+    Env,
     GpuName,
+    Hours,
     Image,
     MaxPrice,
     MinReliability,
     MinVram,
     NumGpus,
     ObjectiveArg,
+    Onstart,
+    Ports,
     PublicKeyArg,
 )
 
@@ -49,11 +57,19 @@ async def plan_instance(
     objective: ObjectiveArg | None = None,
     policy: Policy | None = None,
     ssh_public_key: PublicKeyArg = None,
+    max_hours: Hours = None,
+    at_deadline: AtDeadline | None = None,
+    interruptible: bool = False,
+    bid_per_hour: Bid = None,
+    env: Env = None,
+    ports: Ports = None,
+    onstart: Onstart = None,
+    private_image: Annotated[bool, Field(description="use the registry login configured on the server")] = False,
 ) -> PlanResult:
     """Plan a rental and mint its quote; spends nothing. No arguments = defaults (1x RTX 4090,
-    pytorch/pytorch:latest, 64 GB, 1 instance, cheapest; conservative = 2nd cheapest). Lists active
-    instances, picks offers. Show the user confirm_text, defaults and questions; create_instance
-    only after a yes.
+    pytorch/pytorch:latest, 64 GB, 1 instance, cheapest, stopped after 24 h). Preflights the account
+    (what bills, what leaks, the spending caps). Show the user confirm_text, the defaults and the
+    questions; create_instance only after a yes.
     """
     state = services(ctx)
     request = PlanRequest(
@@ -71,8 +87,18 @@ async def plan_instance(
         objective=objective,
         policy=policy,
         ssh_public_key=ssh_public_key,
+        max_hours=max_hours,
+        at_deadline=at_deadline,
+        interruptible=interruptible,
+        bid_per_hour=bid_per_hour,
+        env=env,
+        ports=tuple(ports) if ports else None,
+        onstart=onstart,
+        private_image=private_image,
     )
-    return await make_plan(state.vast, state.quotes, request, state.settings.ssh_dir)
+    return await make_plan(
+        state.vast, state.quotes, request, settings=state.settings, deadlines=state.deadlines, now=time.time()
+    )
 
 
 def _renting(quote_id: str) -> Ask:
@@ -117,6 +143,8 @@ async def create_instance(
 
     cfg = CreateOptions(
         wait=wait,
+        deadlines=state.deadlines,
+        caps=Caps.of(settings),
         poll_s=settings.poll_interval,
         ready_timeout_s=settings.ready_timeout,
         ssh_timeout_s=settings.ssh_timeout,

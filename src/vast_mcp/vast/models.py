@@ -295,9 +295,10 @@ class Offer(VastModel):
         tail = self.geolocation.rsplit(",", 1)[-1].strip()
         return tail.upper() if len(tail) == 2 and tail.isalpha() else None
 
-    def price_per_hour(self, disk_gb: float) -> float:
-        """Storage-inclusive $/h for this offer with ``disk_gb`` of disk (30-day month)."""
-        return self.dph_base + self.storage_cost * disk_gb / 720
+    def price_per_hour(self, disk_gb: float, *, bid: float | None = None) -> float:
+        """Storage-inclusive $/h for this offer with ``disk_gb`` of disk (30-day month); with a
+        ``bid`` (an interruptible rental) the GPUs cost the bid instead of the on-demand price."""
+        return (self.dph_base if bid is None else bid) + self.storage_cost * disk_gb / 720
 
 
 # -- instances ---------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def matches(offer: Offer, filters: OfferFilters) -> bool:
         filters.num_gpus is None or offer.num_gpus == filters.num_gpus,
         filters.min_gpu_ram_gb is None or offer.gpu_ram >= filters.min_gpu_ram_gb * 1000,
         not filters.countries or offer.country in {c.upper() for c in filters.countries},
-        filters.max_dph is None or offer.price_per_hour(filters.disk_gb) <= filters.max_dph,
+        filters.max_dph is None or _price(offer, filters) <= filters.max_dph,
         filters.min_reliability is None or offer.reliability >= filters.min_reliability,
         filters.verified is None or (offer.verification == "verified") == filters.verified,
         filters.min_cuda is None or offer.cuda_max_good >= filters.min_cuda,
@@ -101,12 +101,16 @@ def matches(offer: Offer, filters: OfferFilters) -> bool:
     return all(checks)
 
 
+def _price(offer: Offer, filters: OfferFilters) -> float:
+    """What renting it costs at least: the on-demand price, or (interruptible) the minimum bid."""
+    return offer.price_per_hour(filters.disk_gb, bid=offer.min_bid if filters.interruptible else None)
+
+
 def rank(offers: Iterable[Offer], filters: OfferFilters, objective: Objective = "price") -> list[Offer]:
     """Valid offers, best first. Ties break on price, then reliability, then id (stable)."""
-    disk = filters.disk_gb
 
     def key(o: Offer) -> tuple[float, float, float, int]:
-        price = o.price_per_hour(disk)
+        price = _price(o, filters)
         if objective == "price":
             return (price, -o.reliability, 0.0, o.id)
         if objective == "performance":
