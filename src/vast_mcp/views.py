@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from vast_mcp.credentials import redact_known
+from vast_mcp.spending.guard import parse_tag, strip_tag
+from vast_mcp.spending.text import utc
 from vast_mcp.vast.models import Instance, Offer
 
 _MARKER = re.compile(r"<\s*/?\s*untrusted[^>]*>", re.IGNORECASE)
@@ -62,13 +64,16 @@ class OfferView(View):
 
     @classmethod
     def of(cls, offer: Offer, disk_gb: float, *, bid: float | None = None, interruptible: bool = False) -> OfferView:
+        """``bid``: priced at that bid; ``interruptible`` without one: at the offer's minimum bid."""
+        if interruptible and bid is None:
+            bid = offer.min_bid
         return cls(
             id=offer.id,
             gpu=f"{offer.num_gpus}x {offer.gpu_name}",
             vram_gb=round(offer.gpu_ram / 1000, 1),
             price_per_hour=round(offer.price_per_hour(disk_gb, bid=bid), 4),
             gpu_per_hour=round(offer.dph_base, 4),
-            min_bid=round(offer.min_bid, 4) if interruptible or bid is not None else None,
+            min_bid=round(offer.min_bid, 4) if bid is not None else None,
             reliability=round(offer.reliability, 4),
             location=offer.geolocation,
             verified=offer.verification == "verified",
@@ -92,16 +97,21 @@ class InstanceView(View):
     storage_per_hour: float = Field(description="$/h billed even while stopped, until destroyed")
     ssh_direct: str | None = Field(description="host:port of the direct SSH endpoint")
     ssh_proxy: str | None = Field(description="host:port of the Vast SSH proxy")
+    ports: dict[str, str] | None = Field(description='exposed container ports: "8888/tcp" -> "host:port"')
+    deadline: str | None = Field(description="what vast-mcp's guard does, when (from the label)")
+    alert: str | None = Field(description="outbid, or a start Vast queued: it may bill")
 
     @classmethod
     def of(cls, inst: Instance) -> InstanceView:
         direct, proxy = inst.direct_ssh, inst.proxy_ssh
+        tag = parse_tag(inst.label)
+        ports = {port: where for port, where in inst.mapped_ports.items() if port != "22/tcp"}
         return cls(
             id=inst.id,
             status=inst.actual_status,
             intended_status=inst.intended_status,
             status_msg=untrusted(inst.status_msg, 300),
-            label=untrusted(inst.label, 200),
+            label=untrusted(strip_tag(inst.label), 200) if inst.label else None,
             gpu=f"{inst.num_gpus}x {inst.gpu_name}" if inst.gpu_name else None,
             image=inst.image_uuid,
             disk_gb=inst.disk_space,
@@ -109,7 +119,23 @@ class InstanceView(View):
             storage_per_hour=round(inst.storage_total_cost, 4),
             ssh_direct=f"{direct[0]}:{direct[1]}" if direct else None,
             ssh_proxy=f"{proxy[0]}:{proxy[1]}" if proxy else None,
+            ports=ports or None,
+            deadline=f"{tag[1]} at {utc(tag[0])}" if tag else None,
+            alert=held_alert(inst),
         )
+
+
+def held_alert(inst: Instance) -> str | None:
+    """Meant to run but held stopped by Vast: outbid (with the current minimum bid), or a queued start."""
+    if inst.intended_status != "running" or inst.cur_state != "stopped":
+        return None
+    if inst.outbid:
+        floor = f"; the current minimum bid is ${inst.min_bid:.3f}/h" if inst.min_bid is not None else ""
+        return (
+            f"outbid: Vast stopped it (its bid ${inst.dph_base:.3f}/h{floor}); its disk still bills. Raising the bid "
+            "(start_instance with bid_per_hour) needs the user's yes; it is never re-bid automatically."
+        )
+    return "start queued: it starts, and bills its GPUs, whenever the host's GPUs are free; stop_instance cancels it"
 
 
 def describe_instance(inst: Instance) -> str:

@@ -33,6 +33,8 @@ READ_TOOLS = {
     "plan_instance",
     "check_ssh",
     "wait_for_instance",
+    "get_instance_logs",
+    "audit_spend",
 }
 LOCAL_TOOLS = {"set_api_key_source"}
 WRITE_TOOLS = {
@@ -43,6 +45,7 @@ WRITE_TOOLS = {
     "reboot_instance",
     "destroy_instance",
     "label_instance",
+    "set_deadline",
 }
 DESTRUCTIVE = {"create_instance", "destroy_instance"}
 # The smallest valid arguments for each tool, to show unknown arguments are what gets refused.
@@ -58,6 +61,8 @@ MINIMAL_ARGS: dict[str, dict[str, Any]] = {
     "label_instance": {"instance_id": 1, "label": "x"},
     "create_instance": {"quote_id": "q-0"},
     "set_api_key_source": {"source": "env"},
+    "get_instance_logs": {"instance_id": 1},
+    "set_deadline": {"instance_id": 1},
 }
 
 

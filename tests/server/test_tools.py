@@ -23,6 +23,7 @@ pytestmark = pytest.mark.anyio
 SIM_DAY = {"start_date": "2026-10-31", "end_date": "2026-11-02"}  # the simulator's clock starts 2026-11-01
 OFFER_FIELDS = {
     "id",
+    "min_bid",
     "gpu",
     "vram_gb",
     "price_per_hour",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vast_mcp.tools import account, billing, instances, offers, provision, ssh
+from vast_mcp.tools import account, billing, instances, offers, provision, spending, ssh
 from vast_mcp.tools.base import ToolSpec
 
 ALL_TOOLS: list[ToolSpec] = [
@@ -11,5 +11,6 @@ ALL_TOOLS: list[ToolSpec] = [
     *instances.TOOLS,
     *ssh.TOOLS,
     *billing.TOOLS,
+    *spending.TOOLS,
     *account.TOOLS,
 ]

@@ -21,16 +21,17 @@ from vast_mcp.tools.params import (
     NumGpus,
     ObjectiveArg,
 )
-from vast_mcp.vast import OfferFilters
+from vast_mcp.vast import MAX_OFFERS, OfferFilters
 from vast_mcp.views import OfferView, raw_view
 
 
 class OfferSearchResult(BaseModel):
     offers: list[OfferView]
-    matched: int = Field(description="valid offers before the limit")
+    matched: int = Field(description="valid offers before the limit (Vast returns at most 64 per search)")
     disk_gb: float = Field(description="disk priced into price_per_hour")
     filters: str
     raw: list[dict[str, Any]] | None = Field(None, description="Vast's own offer objects (only with raw=true)")
+    unreadable_fields: int = Field(description="fields Vast sent that could not be read (shown as unknown)")
 
 
 async def search_offers(
@@ -46,6 +47,7 @@ async def search_offers(
     min_cuda: MinCuda = None,
     disk_gb: DiskGb = DEFAULT_DISK_GB,
     direct_ssh: Annotated[bool, Field(description="host has open ports")] = False,
+    interruptible: Annotated[bool, Field(description="bid offers, priced at their minimum bid")] = False,
     objective: ObjectiveArg = "price",
     limit: Annotated[int, Field(ge=1, le=50)] = 10,
     raw: Annotated[bool, Field(description="add Vast's full objects (large)")] = False,
@@ -53,8 +55,9 @@ async def search_offers(
     """Find rentable GPU offers, best first, priced per hour with storage for disk_gb included.
 
     Use it to show the user what they could rent; it spends nothing. With no arguments it
-    searches the dialog defaults (1x RTX 4090, verified, 64 GB disk, cheapest first). To rent,
-    call plan_instance (it searches again and mints the quote the human confirms).
+    searches the dialog defaults (1x RTX 4090, verified, 64 GB disk, cheapest first). Vast returns at
+    most 64 offers per search. To rent, call plan_instance (it searches again and mints the quote
+    the human confirms).
     """
     filters = OfferFilters(
         gpu_name=None if any_gpu else gpu_name,
@@ -67,16 +70,18 @@ async def search_offers(
         min_cuda=min_cuda,
         disk_gb=disk_gb,
         direct_ports=direct_ssh or None,
+        interruptible=interruptible,
     )
     # Ask Vast for more than shown: local re-checks drop some (rented, over budget, ...).
-    ranked = await services(ctx).vast.offers.search_with_raw(filters, objective, limit=max(limit * 3, 30))
+    ranked = await services(ctx).vast.offers.search_with_raw(filters, objective, limit=MAX_OFFERS)
     top = ranked[:limit]
     return OfferSearchResult(
-        offers=[OfferView.of(offer, disk_gb) for offer, _ in top],
+        offers=[OfferView.of(offer, disk_gb, interruptible=interruptible) for offer, _ in top],
         matched=len(ranked),
         disk_gb=disk_gb,
         filters=_summary(filters, objective),
         raw=[raw_view(record) for _, record in top] if raw else None,
+        unreadable_fields=sum(len(offer.unreadable) for offer, _ in ranked),
     )
 
 
