@@ -7,8 +7,10 @@ import logging
 import shlex
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context
@@ -25,6 +27,7 @@ from vast_mcp.provisioning.quote import QuoteBook
 from vast_mcp.services import Services
 from vast_mcp.settings import Settings
 from vast_mcp.spending.deadlines import DeadlineStore
+from vast_mcp.spending.reaper import reap_while_serving
 from vast_mcp.tools import ALL_TOOLS
 from vast_mcp.tools.base import services, strict_tool
 from vast_mcp.vast import NotFoundError, RateBudget, VastClient, VastError, VastHttp
@@ -75,7 +78,7 @@ def create_server(
             transport=vast_transport,
             key_problem=problem,
         )
-        async with VastClient(http) as vast:
+        async with VastClient(http) as vast, anyio.create_task_group() as background:
             state = Services(
                 settings=settings,
                 vast=vast,
@@ -83,11 +86,22 @@ def create_server(
                 consent=consent,
                 deadlines=DeadlineStore(settings.state_dir),
             )
+            if settings.reap_interval > 0 and key is not None:  # deadlines hold while the server runs
+                background.start_soon(
+                    partial(
+                        reap_while_serving,
+                        vast,
+                        state.deadlines,
+                        interval=settings.reap_interval,
+                        poll=settings.poll_interval,
+                    )
+                )
             live.append(state)
             try:
                 yield state
             finally:
                 live.remove(state)
+                background.cancel_scope.cancel()
 
     async def reject_unknown_tools(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         # The spec wants JSON-RPC -32602 for an unknown tool; the SDK answers with isError.

@@ -145,8 +145,8 @@ def describe_instance(inst: Instance) -> str:
         parts.append(f"image {untrusted(inst.image_uuid, 120)}")
     if inst.disk_space:
         parts.append(f"{inst.disk_space:g} GB disk")
-    if inst.label:
-        parts.append(f"label {untrusted(inst.label, 120)}")
+    if inst.label and strip_tag(inst.label):
+        parts.append(f"label {untrusted(strip_tag(inst.label), 120)}")
     parts.append(f"${inst.dph_total:.3f}/h while running, ${inst.storage_total_cost:.4f}/h storage")
     return f"instance {inst.id} ({', '.join(parts)})"
 

@@ -15,16 +15,22 @@ Nothing due means no Vast request at all; ``dry_run`` sends only reads.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from typing import Literal
 
+import anyio
 from pydantic import BaseModel, ConfigDict
 
 from vast_mcp.provisioning.readiness import Target, wait_for_state
-from vast_mcp.spending.deadlines import Deadline, DeadlineStore
+from vast_mcp.spending.deadlines import Deadline, DeadlineStore, DeadlineStoreError
 from vast_mcp.spending.text import utc
 from vast_mcp.vast import Instance, NotFoundError, VastClient, VastError
 
-__all__ = ["ReapAction", "ReapOutcome", "reap"]
+__all__ = ["ReapAction", "ReapOutcome", "reap", "reap_while_serving"]
+
+logger = logging.getLogger(__name__)
 
 ReapOutcome = Literal["stopped", "destroyed", "dropped", "skipped", "failed"]
 
@@ -88,6 +94,22 @@ async def reap(
         if action is not None:
             actions.append(action)
     return actions
+
+
+async def reap_while_serving(
+    vast: VastClient, store: DeadlineStore, *, interval: float, poll: float, clock: Callable[[], float] = time.time
+) -> None:
+    """What ``serve`` runs in the background: reap at start-up, then every ``interval`` seconds.
+
+    Nothing here ever ends the server: a failed pass is logged and the next one tries again.
+    """
+    while True:
+        try:
+            for action in await reap(vast, store, now=clock(), dry_run=False, poll=poll):
+                (logger.warning if action.failed else logger.info)("reap: %s", action.line)
+        except (VastError, DeadlineStoreError) as exc:
+            logger.warning("reap: deadlines could not be enforced this time: %s", exc)
+        await anyio.sleep(interval)
 
 
 class _Reaper:
