@@ -210,9 +210,15 @@ def _price(offer: Offer, terms: QuoteTerms) -> float:
     return offer.price_per_hour(terms.disk_gb, bid=terms.options.bid_per_hour)
 
 
+def _fits(offer: Offer, terms: QuoteTerms) -> bool:
+    """Within the confirmed ceiling, and (a bid) not below the offer's minimum bid, which Vast refuses."""
+    bid = terms.options.bid_per_hour
+    return _price(offer, terms) <= terms.price_ceiling and (bid is None or offer.min_bid <= bid)
+
+
 def _live_offer(live: list[Offer], offer_id: int, terms: QuoteTerms) -> Offer | None:
     for offer in live:
-        if offer.id == offer_id and _price(offer, terms) <= terms.price_ceiling:
+        if offer.id == offer_id and _fits(offer, terms):
             return offer
     return None
 
@@ -222,7 +228,7 @@ def _next_candidate(live: list[Offer], terms: QuoteTerms, used_machines: set[int
     for offer in live:
         if offer.machine_id in used_machines and offer.machine_id is not None:
             continue
-        if _price(offer, terms) <= terms.price_ceiling:
+        if _fits(offer, terms):
             return offer
     return None
 

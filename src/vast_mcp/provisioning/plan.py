@@ -251,7 +251,8 @@ async def make_plan(
 
     disk = filters.disk_gb
     prices = [o.price_per_hour(disk, bid=bid) for o in chosen]
-    ceiling = ceiling_for(prices, request.max_price_per_hour) if bid is None else round(max(prices), 4)
+    # A bid is the price: its ceiling is the bid plus storage (rounded up, never below what is charged).
+    ceiling = ceiling_for(prices, request.max_price_per_hour) if bid is None else math.ceil(max(prices) * 1e4) / 1e4
     used = {o.id for o in chosen}
     fallbacks = [o for o in ranked if o.id not in used and o.price_per_hour(disk, bid=bid) <= ceiling][:MAX_FALLBACKS]
     total = round(sum(prices), 4)
