@@ -125,7 +125,7 @@ def test_lists_every_tool_with_strict_schemas_and_all_annotations(answers: dict[
     # _ok also proves exit 0 under --strict: no error-severity schema portability findings.
     tools = {t["name"]: t for t in _ok(answers["tools"])["tools"]}
     assert {"search_offers", "plan_instance", "create_instance", "destroy_instance", "get_account"} <= set(tools)
-    assert len(tools) == 16
+    assert len(tools) == 19
     for name, tool in tools.items():
         assert tool["inputSchema"].get("additionalProperties") is False, name
         assert "outputSchema" in tool, name

@@ -6,6 +6,7 @@ import pytest
 
 from vast_mcp.provisioning.errors import QuoteError
 from vast_mcp.provisioning.quote import QuoteBook, QuoteTerms
+from vast_mcp.provisioning.rental import RentalOptions
 from vast_mcp.vast import OfferFilters
 
 
@@ -21,12 +22,15 @@ def terms(expires_at: float = 1_000.0, disk: float = 64) -> QuoteTerms:
         label="alice",
         price_ceiling=0.5,
         total_per_hour=0.41,
+        storage_per_hour=0.02,
+        options=RentalOptions(max_hours=24),
         ssh_key_fingerprint="SHA256:abc",
         ssh_key_text="ssh-ed25519 AAAA",
         ssh_key_origin="from ~/.ssh/id_ed25519.pub",
         api_key_origin="$VAST_API_KEY",
         api_key_fingerprint="…cdef",
         api_key_id="k1",
+        account_id=7,
         expires_at=expires_at,
     )
 
