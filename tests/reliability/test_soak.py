@@ -14,7 +14,12 @@ land on every phase. Invariants after each run:
 * no unhandled exception reached the client (no sanitised crash text, no protocol error, no hang);
 * the retry rules held: never a second create PUT for one attempt marker; after a 429 with a
   wait hint the same request came back no earlier than the hint; a 429 without a hint was not
-  retried at once; ``search_quota_exceeded`` was never retried.
+  retried at once; ``search_quota_exceeded`` was never retried;
+* guardrails: every server runs with a max-burn cap; no create was sent that, at the quoted price,
+  put the account over it; every create recorded its deadline; in about a third of the runs a
+  deadline is moved into the past and reaped, first under a fault, then cleanly: after the clean
+  reap nothing past its deadline is left running (a stop deadline stopped it, a destroy one
+  destroyed it).
 
 Reproduce a failure with ``VAST_MCP_SOAK_SEED=<seed> uv run pytest tests/reliability/test_soak.py -s``;
 ``VAST_MCP_SOAK_RUNS`` changes the number of runs.
@@ -54,6 +59,10 @@ from tests.reliability.support import (
 from vast_mcp.credentials import ApiKey
 from vast_mcp.server import create_server
 from vast_mcp.simulator import Simulator
+from vast_mcp.spending.deadlines import Deadline, DeadlineStore
+from vast_mcp.spending.reaper import reap
+from vast_mcp.vast import VastClient, VastError, VastHttp
+from vast_mcp.vast.transport import RetryPolicy
 
 pytestmark = pytest.mark.anyio
 
@@ -70,6 +79,8 @@ HINT = 0.1  # the wait hint the 429 faults carry (kept small to keep the soak sh
 NO_HINT_MIN_WAIT = 0.1  # a 429 without a hint must still be followed by a backoff
 CALL_LIMIT_S = 25.0  # any single tool call taking longer is a hang
 FAULT_PROBABILITY = 0.7
+MAX_BURN = 0.9  # $/h: one RTX 4090 fits, two sometimes do not, so refusals happen too
+REAP_PROBABILITY = 0.35
 
 
 # --------------------------------------------------------------------------- faults
@@ -174,6 +185,8 @@ class Lane:
     rng: random.Random
     figures: Figures
     user: ScriptedUser
+    vast: VastClient
+    deadlines: DeadlineStore
     quote_markers: dict[str, set[str]] = field(default_factory=dict)  # quote -> create markers
     quote_puts: Counter[str] = field(default_factory=Counter)
     quote_counts: dict[str, int] = field(default_factory=dict)
@@ -252,6 +265,52 @@ def check_create_requests(lane: Lane, quote: str, seen: list[Seen], where: str) 
     fig.reconciled += len(lost)
 
 
+def burn(sim: Simulator, *, without: set[int] = frozenset()) -> float:  # type: ignore[assignment]
+    """The account's $/h as the caps count it, from the simulator's own state."""
+    now = sim.clock.now()
+    with sim.state.lock:
+        views = [sim.state.instance_view(i, now) for i in sim.state.instances.values() if i.id not in without]
+    return sum(v["dph_total"] if v["intended_status"] == "running" else v["storage_total_cost"] for v in views)
+
+
+def check_caps_and_deadlines(lane: Lane, quote: str, total: float, made: set[int], sent: bool, where: str) -> None:
+    if sent:
+        before = burn(lane.sim, without=made)
+        lane.figures.check(
+            "no rental past a cap",
+            before + total <= MAX_BURN + 1e-6,
+            f"{where}: sent a create with {before:.4f}/h billing and {total:.4f}/h quoted (cap {MAX_BURN})",
+        )
+    missing = [i for i in made if lane.deadlines.get(i) is None]
+    lane.figures.check("every create recorded its deadline", not missing, f"{where}: no deadline for {missing}")
+
+
+async def reap_check(lane: Lane, instance: int, where: str) -> None:
+    """Move the instance's deadline into the past, reap under a fault, then cleanly: nothing past it runs."""
+    action = lane.rng.choice(["stop", "destroy"])
+    account = lane.sim.state.account.user_id
+    lane.deadlines.set(Deadline(instance_id=instance, at=time.time() - 1, action=action, account=account))
+    arm(lane, "reap", instance)
+    lane.recorder.call = f"{where}:reap under a fault"  # each pass is its own call: no cross-pass "retries"
+    try:
+        await reap(lane.vast, lane.deadlines, now=time.time(), dry_run=False, verify_timeout=1.0, poll=0.05)
+    except VastError:
+        pass  # a fault may make the account unreadable: the next pass tries again
+    lane.sim.faults.clear()
+    lane.recorder.call = f"{where}:clean reap"
+    actions = await reap(lane.vast, lane.deadlines, now=time.time(), dry_run=False, verify_timeout=2.0, poll=0.05)
+    with lane.sim.state.lock:
+        live = lane.sim.state.instances.get(instance)
+        running = live is not None and live.intended == "running"
+    lane.figures.check(
+        "nothing past its deadline runs after a reap",
+        not running and (action == "stop" or live is None),
+        f"{where}: {action} deadline passed, after a clean reap it is {'gone' if live is None else live.intended}"
+        f" ({[a.line for a in actions]})",
+    )
+    lane.deadlines.clear(instance)
+
+
 def check_quote_instances(lane: Lane, quote: str, where: str) -> None:
     markers = lane.quote_markers.get(quote, set())
     made = [iid for iid, env in every_instance(lane.sim).items() if env.get("VAST_MCP_REQUEST") in markers]
@@ -319,13 +378,18 @@ async def one_run(lane: Lane, run: int) -> None:
         if planned is None or not planned.get("quote_id"):
             continue
         quote = str(planned["quote_id"])
+        total = float(planned["total_per_hour"])
         lane.quote_counts[quote] = count
         fig.two_instance_quotes += count > 1
         for attempt in range(2):
             arm(lane, "create", None, quiet=attempt == 1)
             before = lane.recorder.mark()
             result = await call(lane, run, "create", "create_instance", {"quote_id": quote})
-            check_create_requests(lane, quote, lane.recorder.since(before), where)
+            sent = lane.recorder.since(before)
+            check_create_requests(lane, quote, sent, where)
+            new = set(every_instance(lane.sim)) - known_before
+            put = any(s.method == "PUT" and re.search(CREATE, s.path) for s in sent)
+            check_caps_and_deadlines(lane, quote, total, new, put, where)
             created = ok_data(result)
             if created is not None:
                 for made in created.get("instances", []):
@@ -348,6 +412,8 @@ async def one_run(lane: Lane, run: int) -> None:
             await step("ssh", "check_ssh", {"instance_id": instance, "timeout_seconds": 1}, instance)
             await step("stop", "stop_instance", {"instance_id": instance, "timeout_seconds": 2}, instance)
             await step("start", "start_instance", {"instance_id": instance, "timeout_seconds": 2}, instance)
+        if lane.rng.random() < REAP_PROBABILITY:
+            await reap_check(lane, instance, where)
         gone = ok_data(await step("destroy", "destroy_instance", {"instance_id": instance}, instance))
         if gone is not None and gone["reached"]:
             fig.completed += 1
@@ -384,12 +450,18 @@ async def run_lane(number: int, seed: int, runs: int, home: Path, fig: Figures, 
             ready_timeout=2.0,
             ssh_timeout=1.0,
             ssh_interval=0.1,
+            max_burn=MAX_BURN,
         )
-        server = create_server(settings, api_key=ApiKey(KEY, "env", "$VAST_API_KEY"))
+        key = ApiKey(KEY, "env", "$VAST_API_KEY")
+        server = create_server(settings, api_key=key)
         user = ScriptedUser()
         mode = "legacy" if number % 2 else "auto"
-        async with Client(server, mode=mode, elicitation_callback=user) as client:  # type: ignore[arg-type]
-            lane = Lane(number, sim, recorder, client, rng, fig, user)
+        reaper_http = VastHttp(key, url, timeout=HTTP_TIMEOUT, budget=None, retry=RetryPolicy(attempts=2))
+        async with (
+            Client(server, mode=mode, elicitation_callback=user) as client,  # type: ignore[arg-type]
+            VastClient(reaper_http) as vast,
+        ):
+            lane = Lane(number, sim, recorder, client, rng, fig, user, vast, DeadlineStore(settings.state_dir))
             for run in range(runs):
                 if time.monotonic() - started > START_BUDGET_S:
                     break
