@@ -1,4 +1,4 @@
-"""Command line: `vast-mcp [serve|simulator|demo|key|doctor]`.
+"""Command line: `vast-mcp [serve|simulator|demo|reap|doctor|key]`.
 
 Imports are deferred to the branch that needs them: an MCP client spawns
 `vast-mcp` for every session, so start-up must not pay for the simulator,
