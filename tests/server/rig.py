@@ -25,6 +25,17 @@ from vast_mcp.simulator import Simulator
 # The two protocol eras SDK 2.3 speaks: Client(mode=...) -> negotiated version.
 ERAS = {"auto": "2026-07-28", "legacy": "2025-11-25"}
 GPU = "RTX 4090"
+# A raw JSON-RPC initialize, as a curl user, a browser page or another local process sends it.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw-test", "version": "0"},
+    },
+}
 
 
 @dataclass

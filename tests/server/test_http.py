@@ -23,22 +23,12 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from tests.helpers import SIM_KEY, data, served_simulator
-from tests.server.rig import ERAS, Rig, call, make_home
+from tests.server.rig import ERAS, INITIALIZE, Rig, call, make_home
 from tests.server.test_stdio import server_env
 
 pytestmark = pytest.mark.anyio
 
 TOKEN = "tok-" + "7" * 28
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "raw-test", "version": "0"},
-    },
-}
 MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 

@@ -20,7 +20,7 @@ from mcp.client.stdio import stdio_client
 from mcp.types import INVALID_PARAMS
 
 from tests.helpers import SIM_KEY, ScriptedUser, data, served_simulator, text_of
-from tests.server.rig import ERAS, Rig, call, make_home, protocol_error
+from tests.server.rig import ERAS, INITIALIZE, Rig, call, make_home, protocol_error
 from tests.server.test_protocol import LOCAL_TOOLS, READ_TOOLS, WRITE_TOOLS
 from vast_mcp.cli import _parser
 from vast_mcp.serve import settings_from_args
@@ -163,17 +163,7 @@ def test_ctrl_c_ends_the_stdio_server_promptly_while_its_input_stays_open(rig: R
     )
     try:
         assert proc.stdin is not None and proc.stdout is not None
-        hello = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "0"},
-            },
-        }
-        proc.stdin.write((json.dumps(hello) + "\n").encode())
+        proc.stdin.write((json.dumps(INITIALIZE) + "\n").encode())
         proc.stdin.flush()
         assert b'"protocolVersion"' in proc.stdout.readline(), "the server answered: it is up and reading stdin"
         started = time.monotonic()
