@@ -127,7 +127,7 @@ class InstanceView(View):
 
 def held_alert(inst: Instance) -> str | None:
     """Meant to run but held stopped by Vast: outbid (with the current minimum bid), or a queued start."""
-    if inst.intended_status != "running" or inst.cur_state != "stopped":
+    if not inst.held_by_vast:
         return None
     if inst.outbid:
         floor = f"; the current minimum bid is ${inst.min_bid:.3f}/h" if inst.min_bid is not None else ""

@@ -184,12 +184,7 @@ def _audit_one(inst: Instance, deadline: Deadline | None, rise: PriceIncrease | 
 
 def _billing_now(inst: Instance) -> float:
     """What it bills this hour: a start Vast holds back bills storage only (the caps count it as running)."""
-    return inst.storage_total_cost if _held_by_vast(inst) else per_hour_now(inst)
-
-
-def _held_by_vast(inst: Instance) -> bool:
-    """Meant to run but Vast holds it stopped: outbid (``inst.outbid``), or a start queued for the host's GPUs."""
-    return inst.intended_status == "running" and inst.cur_state == "stopped"
+    return inst.storage_total_cost if inst.held_by_vast else per_hour_now(inst)
 
 
 def _findings(inst: Instance, deadline: Deadline | None, rise: PriceIncrease | None, now: float) -> Iterator[Finding]:
@@ -206,7 +201,7 @@ def _findings(inst: Instance, deadline: Deadline | None, rise: PriceIncrease | N
             suggestion=f"destroy_instance {inst.id} if its data is no longer needed (stopping does not end "
             "storage billing)",
         )
-    if _held_by_vast(inst):
+    if inst.held_by_vast:
         yield _held(inst)
     stuck = _not_running(inst, now)
     if stuck is not None:
@@ -283,7 +278,7 @@ def _held(inst: Instance) -> Finding:
 
 
 def _not_running(inst: Instance, now: float) -> Finding | None:
-    if inst.intended_status != "running" or _held_by_vast(inst) or inst.actual_status not in _NOT_UP:
+    if inst.intended_status != "running" or inst.held_by_vast or inst.actual_status not in _NOT_UP:
         return None
     if inst.start_date is None or now - inst.start_date < STUCK_AFTER:
         return None

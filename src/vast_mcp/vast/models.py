@@ -381,9 +381,14 @@ class Instance(VastModel):
         return {name: _host_port(self.public_ipaddr, port) for name, port in found.items() if port}
 
     @property
+    def held_by_vast(self) -> bool:
+        """Meant to run, but Vast holds it stopped: outbid, or a start queued for the host's GPUs."""
+        return self.intended_status == "running" and self.cur_state == "stopped"
+
+    @property
     def outbid(self) -> bool:
         """A bid rental Vast stopped because its bid fell below the machine's minimum."""
-        return bool(self.is_bid) and self.intended_status == "running" and self.cur_state == "stopped"
+        return bool(self.is_bid) and self.held_by_vast
 
 
 class PriceIncrease(VastModel):
