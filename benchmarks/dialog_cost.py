@@ -221,20 +221,30 @@ def report_tools(dialog: Dialog, tokenizer: Tokenizer | None) -> None:
     def tokens(text: str) -> int:
         return tokenizer.count(text) if tokenizer is not None else quarter(text)
 
-    print(f"  tools/list per tool ({key} of the tool's compact JSON; desc/input/output: the parts' shares):")
-    print(f"    {'tool':<22} {'bytes':>6} {'bytes/4':>7} {key:>7}  {'desc':>5} {'input':>5} {'output':>6}")
+    parts = {"description": "desc", "inputSchema": "input", "outputSchema": "output", "annotations": "annot"}
+    print(
+        f"  tools/list per tool ({key} of the tool's compact JSON, and of each part alone; rest = name, title, keys):"
+    )
+    print(
+        f"    {'tool':<22} {'bytes':>6} {'bytes/4':>7} {key:>7}  "
+        + " ".join(f"{p:>6}" for p in parts.values())
+        + "   rest"
+    )
     over = []
+    shares = dict.fromkeys(parts, 0)
     for tool in sorted(dialog.tools, key=lambda t: -len(compact(t))):
         text = compact(tool)
         n = tokens(text)
-        parts = [tokens(compact(tool.get(k, ""))) if k in tool else 0 for k in ("description", "inputSchema")]
-        parts.append(tokens(compact(tool["outputSchema"])) if "outputSchema" in tool else 0)
+        each = {k: tokens(compact(tool[k])) if k in tool else 0 for k in parts}
+        for k, v in each.items():
+            shares[k] += v
         flag = f"  OVER {TOOL_LIMIT}" if n > TOOL_LIMIT else ""
         if flag:
             over.append(tool["name"])
         print(
             f"    {tool['name']:<22} {len(text.encode()):>6,} {quarter(text):>7,} {n:>7,}  "
-            f"{parts[0]:>5} {parts[1]:>5} {parts[2]:>6}{flag}"
+            + " ".join(f"{v:>6}" for v in each.values())
+            + f" {n - sum(each.values()):>6}{flag}"
         )
     whole = compact(dialog.tools)
     total = tokens(whole)
@@ -242,6 +252,10 @@ def report_tools(dialog: Dialog, tokenizer: Tokenizer | None) -> None:
     print(
         f"  tools/list: {total:,} {key} for {len(dialog.tools)} tools ({len(whole.encode()):,} B compact); "
         f"with json.dumps' default separators {tokens(spaced):,}"
+    )
+    print(
+        "  the parts over all tools: "
+        + ", ".join(f"{parts[k]} {v:,} ({v / max(1, total):.0%})" for k, v in shares.items())
     )
     print(
         f"  target: tools/list <= {LIST_LIMIT:,}: {verdict(total <= LIST_LIMIT)}; no tool over {TOOL_LIMIT}: "
@@ -262,9 +276,17 @@ def cross_check(dialog: Dialog, tokenizer: Tokenizer) -> None:
     )
 
 
+def show(dialog: Dialog) -> None:
+    for step in dialog.steps[2:]:  # tools/list and the prompt are long and change rarely
+        print(f"\n-- {step.name}" + (" (isError)" if step.is_error else ""))
+        for text in step.texts:
+            print(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.parse_args()
+    parser.add_argument("--show", action="store_true", help="also print each tool result's text as the model reads it")
+    args = parser.parse_args()
     header("dialog cost: what the model reads over one rental dialog (stdio, simulator on 127.0.0.1)")
     tokenizer: Tokenizer | None
     try:
@@ -278,6 +300,8 @@ def main() -> int:
     report_tools(dialog, tokenizer)
     if tokenizer is not None:
         cross_check(dialog, tokenizer)
+    if args.show:
+        show(dialog)
     return 0
 
 
