@@ -176,7 +176,7 @@ async def test_create_form_names_the_ssh_key_and_the_api_key(rig: Rig, era: str)
     text = user.asked[0].message
     assert text == plan["confirm_text"], "the form asks exactly what the plan showed"
     assert "SSH key SHA256:" in text and str(rig.ssh_dir / "id_ed25519.pub") in text
-    assert "registered on your Vast account" in text and "$VAST_API_KEY" in text
+    assert "added to your Vast account" in text and "$VAST_API_KEY" in text
     assert re.search(r"<untrusted>[^<]*</untrusted>", text), "host location text is marked as data"
     assert refused.is_error and rig.sim.count("PUT", CREATE) == 0 and rig.sim.count("POST", r"^/api/v0/ssh/$") == 0
 

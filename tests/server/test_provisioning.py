@@ -372,7 +372,7 @@ async def test_provision_prompt_names_every_field_and_default(sim: tuple[Simulat
         workflow = (await client.get_prompt("vast_workflow", {})).messages[0].content.text  # type: ignore[union-attr]
         teardown = (await client.get_prompt("teardown", {"instance_id": "42"})).messages[0].content.text  # type: ignore[union-attr]
     for needle in [
-        "api_key_source",
+        "set_api_key_source",
         "VAST_API_KEY",
         "keys/.vast_env",
         "keyring",
@@ -380,7 +380,8 @@ async def test_provision_prompt_names_every_field_and_default(sim: tuple[Simulat
         "pytorch/pytorch:latest",
         "disk_gb: 64",
         "count: 1",
-        "label: not asked",
+        "Not asked: the label",
+        "max_hours 24",
         "id_ed25519.pub",
         "id_rsa.pub",
         "approves the defaults",

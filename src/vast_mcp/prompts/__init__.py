@@ -34,37 +34,27 @@ def provision_gpu(
     max_hours: Arg = "",
 ) -> list[Message]:
     """Rent a GPU on Vast.ai: confirm image, disk, offer filter and API-key source, then create."""
-    text = f"""Rent a Vast.ai GPU with the vast-mcp tools, dialog first. No money is spent until the
-human has confirmed the plan.
+    text = f"""Rent a Vast.ai GPU with vast-mcp, dialog first: nothing is spent before the human's yes.
 
-Required fields and what to propose:
-- api_key_source: {_value(api_key_source, "the VAST_API_KEY environment variable")}. If get_account says
-  no key is configured, propose a key file the user confirms (e.g. keys/.vast_env) or the OS keyring
-  (`vast-mcp key set`), then call set_api_key_source. Never ask for the key itself in chat.
-- offer filter: gpu_name {_value(gpu_name, DEFAULT_GPU)}; ask in the same message whether to lock that
-  exact GPU (or accept any GPU with a VRAM minimum), a region {_value(region, "any")}, a max $/h
-  {_value(max_price_per_hour, "none")}, and a minimum reliability.
+Propose these values in ONE question ("I'll use these - OK, or what should change?"):
+- API key: {_value(api_key_source, "$VAST_API_KEY")}. If get_account finds none, offer a key file they
+  confirm (e.g. keys/.vast_env) or the keyring (`vast-mcp key set`), then set_api_key_source. Never
+  ask for the key itself.
+- GPU: {_value(gpu_name, DEFAULT_GPU)}; also ask: exact model or any with a VRAM minimum, region
+  {_value(region, "any")}, max $/h {_value(max_price_per_hour, "none")}, min reliability.
 - image: {_value(image, DEFAULT_IMAGE)}
 - disk_gb: {_value(disk_gb, f"{DEFAULT_DISK_GB:g}")}
 - count: {_value(count, str(DEFAULT_COUNT))}
-- lifetime: max_hours {_value(max_hours, "24, the server's default")}, then stop (or destroy on request); 0 = no
-  deadline, which the plan then states plainly.
-- label: not asked (the account nickname, else the e-mail's local part, else vast-user).
-- ssh_public_key: not asked when ~/.ssh/id_ed25519.pub or ~/.ssh/id_rsa.pub exists; otherwise ask for
-  a .pub path or the key text.
+- lifetime: max_hours {_value(max_hours, "24")}, then stop (or destroy on request; 0 = none).
+- Not asked: the label (account nickname) and the SSH key (~/.ssh/id_ed25519.pub or id_rsa.pub; ask
+  for a .pub path or key text only if neither exists).
 
-Dialog:
-1. Ask ONE question listing these values: "I'll use these - OK, or what should change?" If the user
-   approves the defaults, proceed without more questions.
-2. Call plan_instance with only what the user changed. It lists active instances first: if any are
-   running, ask whether to stop or destroy them before renting more. Answer its `questions`.
-3. Show the plan's confirm_text, the chosen offer, the total $/h and which fields are defaults, and ask
-   yes or no. Do not call create_instance before a clear yes.
-4. Call create_instance with the quote_id (the client may also show a confirmation form). It waits until
-   the instance runs and SSH answers, and returns the ssh command.
-5. Report the instance id, $/h, the ssh command, and that stop_instance keeps billing the disk while
-   destroy_instance ends all billing. If create_instance reports a failure, say exactly what exists and
-   is billing, and offer destroy_instance.
+Then:
+1. If the user approves the defaults, plan_instance with only what changed; answer its questions.
+2. Show confirm_text verbatim; create_instance(quote_id) only after a clear yes. It returns once
+   SSH answers.
+3. Report the instance id, $/h, ssh command and deadline (stop keeps billing the disk; destroy ends
+   all billing). On a failure, say what exists and bills, and offer destroy_instance.
 """
     return [UserMessage(text)]
 

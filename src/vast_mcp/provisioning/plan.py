@@ -342,8 +342,8 @@ def confirmation_text(terms: QuoteTerms, chosen: list[Offer], verdict: CapVerdic
         for o in chosen
     )
     ssh = (
-        f"SSH key {terms.ssh_key_fingerprint} ({terms.ssh_key_origin}) gets root login, and is registered on "
-        "your Vast account if it is not there yet (it stays there for future instances)."
+        f"SSH key {terms.ssh_key_fingerprint} ({terms.ssh_key_origin}) gets root login and is added to your "
+        "Vast account if absent (kept for future instances)."
         if terms.ssh_key_fingerprint
         else "No SSH key."
     )
@@ -355,8 +355,8 @@ def confirmation_text(terms: QuoteTerms, chosen: list[Offer], verdict: CapVerdic
     if options.max_hours:
         fate = "stopped" if options.at_deadline == "stop" else "DESTROYED (its disk and data deleted)"
         lifetime = (
-            f"Deadline: it is {fate} {options.max_hours:g} h after it is created (a guard inside the instance "
-            "and this server enforce it; set_deadline changes it)."
+            f"Deadline: it is {fate} {options.max_hours:g} h after it is created (enforced inside the instance "
+            "and by this server)."
         )
     else:
         lifetime = "No deadline: it runs and bills until someone stops or destroys it."

@@ -18,7 +18,7 @@ from vast_mcp.provisioning.rental import MARKER_ENV
 from vast_mcp.settings import Settings
 from vast_mcp.spending.caps import DAY, Caps, CapVerdict, Spend, bills_gpu, check, per_hour_now
 from vast_mcp.spending.deadlines import Deadline, DeadlineStore
-from vast_mcp.spending.guard import DeadlineAction
+from vast_mcp.spending.guard import DeadlineAction, strip_tag
 from vast_mcp.spending.text import money, utc
 from vast_mcp.vast import Charge, Instance, PriceIncrease, VastClient, VastError
 from vast_mcp.views import untrusted
@@ -172,7 +172,7 @@ def _audit_one(inst: Instance, deadline: Deadline | None, rise: PriceIncrease | 
     findings = list(_findings(inst, deadline, rise, now))
     return InstanceAudit(
         id=inst.id,
-        label=untrusted(inst.label, 200),
+        label=untrusted(strip_tag(inst.label), 200) if inst.label else None,
         status=inst.actual_status,
         intended_status=inst.intended_status,
         per_hour=_billing_now(inst),

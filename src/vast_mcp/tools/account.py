@@ -57,8 +57,8 @@ def _account(user: User, key: ApiKey | None) -> Account:
 
 
 async def get_account(ctx: Context) -> Account:
-    """Show the Vast account this server acts for: identity, credit, the label new instances
-    get, and which API-key source is in use (with a 4-character fingerprint, never the key).
+    """The Vast account this server acts for: identity, credit, the label new instances
+    get, the API-key source and fingerprint.
     """
     vast = services(ctx).vast
     return _account(await vast.account.current_user(), vast.api_key)
@@ -90,19 +90,15 @@ async def set_api_key_source(
     ctx: Context,
     source: Annotated[
         Source,
-        Field(
-            description="env ($VAST_API_KEY), file (a key file), keyring (OS keyring), "
-            "vast-cli (~/.config/vastai/vast_api_key)"
-        ),
+        Field(description="env: $VAST_API_KEY; vast-cli: ~/.config/vastai/vast_api_key"),
     ],
     consent: Annotated[ElicitationResult[Confirm], Resolve(ask_key_file)],
-    path: Annotated[str | None, Field(max_length=4096, description="key file path (source=file only)")] = None,
+    path: Annotated[str | None, Field(max_length=4096, description="source=file only")] = None,
     confirm_token: ConfirmToken = None,
 ) -> Account:
-    """Choose which Vast API key this server uses, check it against the account, and report whose
-    account it is. The key is never an argument nor shown: only its source and a 4-character
-    fingerprint. A key file changes which account pays, so the human confirms it (a form; without
-    forms only files in ~/.config/vast-mcp/keys/, with a confirm_token after the user's yes).
+    """Choose which API key this server uses and verify it (shows source and fingerprint,
+    never the key). A key file decides who pays: it needs the user's yes (a form, or without forms a
+    confirm_token, and only files in ~/.config/vast-mcp/keys/).
     """
     if (source == "file") != (path is not None):
         raise UserFacingError("Give path exactly when source is 'file'.")

@@ -8,16 +8,17 @@ whose text says what to do next; anything else is a crash the SDK sanitises.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from mcp.types import ToolAnnotations
-from pydantic import ConfigDict, ValidationError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from vast_mcp.credentials import KeyUnavailableError
 from vast_mcp.provisioning.errors import UserFacingError
@@ -65,6 +66,38 @@ def reports_failures(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]
         except (VastError, UserFacingError, KeyUnavailableError) as exc:
             raise ToolError(str(exc)) from exc
 
+    return wrapper
+
+
+def with_text(fn: Callable[P, Awaitable[Any]]) -> Callable[P, Awaitable[Any]]:
+    """The tool's result as a ``CallToolResult``: ``structuredContent`` is the whole result, and the
+    SDK still validates it against the output model; the text block, which is what most clients
+    put in the model's context, is the short summary of ``tools.text.as_text`` instead of the SDK's
+    indented JSON.
+
+    The return annotation ``Annotated[CallToolResult, Model]`` is the SDK's documented way to
+    return a ``CallToolResult`` and keep ``Model`` as the output schema.
+    """
+    signature = inspect.signature(fn, eval_str=True)
+    model = signature.return_annotation
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return fn  # not a typed result: the SDK's own conversion
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        from vast_mcp.tools.text import as_text  # the summaries import every result model
+
+        result = await fn(*args, **kwargs)
+        if not isinstance(result, model):
+            return result
+        return CallToolResult(
+            content=[TextContent(type="text", text=as_text(result))],
+            structured_content=result.model_dump(mode="json", by_alias=True),
+        )
+
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        return_annotation=Annotated[CallToolResult, model]
+    )
     return wrapper
 
 
@@ -120,28 +153,12 @@ def compact_schema(schema: Any, *, keep_descriptions: bool = True) -> Any:
 
 
 def outline_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """An output schema that names every top-level field and its type, with nested objects as
-    plain ``object``: the full nesting would cost every client context on every turn, while the
-    result itself (validated against the full model before it leaves, every field present)
-    shows the detail.
+    """An output schema that names every top-level field (each is always present) and no more:
+    the full schema would cost every client's context on every turn, while the result itself is
+    validated against the full model before it leaves, and the tool descriptions say what the
+    fields mean.
     """
-
-    def outline(prop: dict[str, Any]) -> dict[str, Any]:
-        if "$ref" in prop or prop.get("type") == "object":
-            return {"type": "object"}
-        if "anyOf" in prop:
-            types = sorted({outline(arm).get("type", "object") for arm in prop["anyOf"]}, key=str)
-            return {"type": types[0]} if len(types) == 1 else {"anyOf": [{"type": t} for t in types]}
-        if prop.get("type") == "array":
-            items = prop.get("items")
-            simple = isinstance(items, dict) and "$ref" not in items and items.get("type") != "object"
-            return (
-                {"type": "array", "items": outline(items)} if simple and isinstance(items, dict) else {"type": "array"}
-            )
-        return {k: v for k, v in prop.items() if k in ("type", "enum")}
-
-    properties = schema.get("properties", {})
-    return {"type": "object", "properties": {n: outline(p) for n, p in properties.items()}}
+    return {"type": "object", "required": list(schema.get("properties", {}))}
 
 
 # Built tools are immutable at run time, so each spec is built once per process (building all
@@ -213,7 +230,7 @@ def argument_errors(exc: ValidationError, allowed: list[str]) -> str:
 def _build_strict_tool(spec: ToolSpec) -> Tool:
     description = " ".join((spec.fn.__doc__ or "").split())  # one paragraph, no indentation bytes
     tool = Tool.from_function(
-        reports_failures(spec.fn),
+        with_text(reports_failures(spec.fn)),
         title=spec.title,
         description=description,
         annotations=spec.annotations,

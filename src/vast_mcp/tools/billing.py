@@ -56,9 +56,8 @@ async def get_billing(
     end_date: DateArg = None,
     days: Annotated[int, Field(ge=1, le=366, description="range length when start_date is not given")] = 7,
 ) -> Billing:
-    """Show what the account spent and is spending: charges and invoices for a date range
-    (default: the last 7 days), plus the current burn rate per instance, including the
-    storage that stopped instances keep billing until destroyed.
+    """Charges and invoices for a date range (default the last 7 days) and the current burn
+    rate per instance, stopped instances' storage included.
     """
     end_day = end_date or datetime.now(UTC).date()
     try:

@@ -40,14 +40,8 @@ from vast_mcp.services import Services
 from vast_mcp.tools.base import services
 from vast_mcp.vast import VastError
 
-ConfirmToken = Annotated[
-    str | None,
-    Field(
-        max_length=80,
-        pattern=r"^ct-[A-Za-z0-9_\-]+$",
-        description="from an earlier refusal, only after the user said yes to its text",
-    ),
-]
+# Its form is checked by the token book (a malformed token gets a plain refusal and a fresh one).
+ConfirmToken = Annotated[str | None, Field(max_length=80, description="only after the user's yes")]
 
 # The form's only field. It renders as a boolean, but any answer is accepted here so that
 # "yes", 1 or "true" reach gate() and are refused in plain words: only a JSON true is a yes.

@@ -52,12 +52,8 @@ async def search_offers(
     limit: Annotated[int, Field(ge=1, le=50)] = 10,
     raw: Annotated[bool, Field(description="add Vast's full objects (large)")] = False,
 ) -> OfferSearchResult:
-    """Find rentable GPU offers, best first, priced per hour with storage for disk_gb included.
-
-    Use it to show the user what they could rent; it spends nothing. With no arguments it
-    searches the dialog defaults (1x RTX 4090, verified, 64 GB disk, cheapest first). Vast returns at
-    most 64 offers per search. To rent, call plan_instance (it searches again and mints the quote
-    the human confirms).
+    """Rentable GPU offers, best first, $/h with storage for disk_gb included (at most 64 per search).
+    Spends nothing. No arguments: 1x RTX 4090, verified, 64 GB, cheapest. To rent, use plan_instance.
     """
     filters = OfferFilters(
         gpu_name=None if any_gpu else gpu_name,
@@ -86,7 +82,7 @@ async def search_offers(
 
 
 def _summary(filters: OfferFilters, objective: str) -> str:
-    shown = filters.model_dump(exclude_none=True)
+    shown = filters.model_dump(exclude_none=True, exclude_defaults=True)
     return " ".join(f"{k}={v}" for k, v in shown.items()) + f" objective={objective}"
 
 

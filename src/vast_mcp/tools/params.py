@@ -12,15 +12,15 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 InstanceId = Annotated[int, Field(ge=1, le=2**53)]
-GpuName = Annotated[str, Field(max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$", description='e.g. "RTX 4090"')]
-AnyGpu = Annotated[bool, Field(description="do not lock the GPU model")]
+GpuName = Annotated[str, Field(max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")]
+AnyGpu = Annotated[bool, Field(description="any model")]
 NumGpus = Annotated[int | None, Field(ge=1, le=16)]
-MinVram = Annotated[float | None, Field(ge=1, le=1024, description="per GPU")]
+MinVram = Annotated[float | None, Field(ge=1, le=1024)]
 Countries = Annotated[
     list[Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]] | None,
-    Field(max_length=50, description='e.g. ["US","CA"]'),
+    Field(max_length=50, description="ISO codes"),
 ]
-MaxPrice = Annotated[float | None, Field(gt=0, le=1000, description="per instance, storage included")]
+MaxPrice = Annotated[float | None, Field(gt=0, le=1000, description="storage included")]
 MinReliability = Annotated[float | None, Field(ge=0, le=1)]
 MinCuda = Annotated[float | None, Field(ge=1, le=99)]
 DiskGb = Annotated[float, Field(ge=1, le=8192)]
@@ -30,14 +30,13 @@ Image = Annotated[str, Field(max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/
 Timeout = Annotated[float, Field(ge=0, le=3600)]
 PublicKeyArg = Annotated[
     str | None,
-    Field(max_length=16384, description="key text or .pub path (default ~/.ssh/id_ed25519.pub)"),
+    Field(max_length=16384, description="key text or .pub path"),
 ]
-EnvName = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-EnvValue = Annotated[str, Field(max_length=4096)]
-Env = Annotated[dict[EnvName, EnvValue] | None, Field(max_length=32, description="values are never shown back")]
+# Names are checked (a shell identifier, not reserved) with a plain error in provisioning.rental.
+Env = Annotated[dict[str, Annotated[str, Field(max_length=4096)]] | None, Field(max_length=32)]
 Port = Annotated[int, Field(ge=1, le=65535)]
-Ports = Annotated[list[Port] | None, Field(max_length=16, description="container ports to expose")]
-Onstart = Annotated[str | None, Field(max_length=4000, description="shell run at container start")]
-Hours = Annotated[float | None, Field(ge=0, le=8760, description="deadline after create; 0 = none")]
+Ports = Annotated[list[Port] | None, Field(max_length=16)]
+Onstart = Annotated[str | None, Field(max_length=4000)]
+Hours = Annotated[float | None, Field(ge=0, le=8760, description="0 = no deadline")]
 AtDeadline = Literal["stop", "destroy"]
-Bid = Annotated[float | None, Field(gt=0, le=1000, description="$/h per instance, GPUs only")]
+Bid = Annotated[float | None, Field(gt=0, le=1000, description="$/h, GPUs only")]

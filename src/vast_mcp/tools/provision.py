@@ -53,7 +53,7 @@ async def plan_instance(
     verified_only: bool | None = None,
     image: Image | None = None,
     disk_gb: Annotated[float | None, Field(ge=1, le=8192)] = None,
-    count: Annotated[int | None, Field(ge=1, le=8, description="on distinct machines")] = None,
+    count: Annotated[int | None, Field(ge=1, le=8)] = None,
     objective: ObjectiveArg | None = None,
     policy: Policy | None = None,
     ssh_public_key: PublicKeyArg = None,
@@ -64,12 +64,11 @@ async def plan_instance(
     env: Env = None,
     ports: Ports = None,
     onstart: Onstart = None,
-    private_image: Annotated[bool, Field(description="use the registry login configured on the server")] = False,
+    private_image: Annotated[bool, Field(description="use the server's registry login")] = False,
 ) -> PlanResult:
-    """Plan a rental and mint its quote; spends nothing. No arguments = defaults (1x RTX 4090,
-    pytorch/pytorch:latest, 64 GB, 1 instance, cheapest, stopped after 24 h). Preflights the account
-    (what bills, what leaks, the spending caps). Show the user confirm_text, the defaults and the
-    questions; create_instance only after a yes.
+    """Plan a rental (spends nothing) and mint its quote. Defaults: 1x RTX 4090,
+    pytorch/pytorch:latest, 64 GB, 1 instance, cheapest, stop after 24 h. Show the user confirm_text
+    and questions; create only after a yes.
     """
     state = services(ctx)
     request = PlanRequest(
@@ -118,11 +117,9 @@ async def create_instance(
     consent: Annotated[ElicitationResult[Confirm], Resolve(ask_create)],
     wait: Annotated[bool, Field(description="until running and SSH answers")] = True,
 ) -> CreateResult:
-    """Rent what a plan_instance quote describes. SPENDS MONEY. Call it only after the user said
-    yes to that plan's confirm_text (the quote is the confirm token); the human is also asked through
-    a form when the client can show one. Refuses without a valid, unexpired, unused quote from this
-    server, or when the API key changed since the plan. With wait (default) it returns once the
-    instance runs and answers SSH; if any step fails it says exactly what exists and is billing.
+    """Rent what a plan_instance quote describes. SPENDS MONEY: only after the user's yes to
+    its confirm_text (a form may ask too). Refuses a bad, used or expired quote, or a changed API key.
+    Waits until it runs and SSH answers; on any failure says what exists and bills.
     """
     state = services(ctx)
     terms = state.quotes.peek(quote_id)  # a precise refusal for bad quotes, before anything else

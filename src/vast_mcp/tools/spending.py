@@ -24,10 +24,9 @@ GUARD_MARK = "vast-mcp guard"  # what the in-instance guard's onstart carries
 
 
 async def audit_spend(ctx: Context) -> AuditReport:
-    """Find what may be leaking money: every instance with its $/h now and why it may be a leak
-    (stopped but billing storage, stuck not running, past its deadline, outbid, a start queued, a host
-    price increase pending, not rented through this server, no deadline), one suggested action each,
-    the total leak $/h and the budget left under the caps. Spends nothing.
+    """What may be leaking money: each instance's $/h now and why (stopped but billing
+    storage, stuck, past its deadline, outbid, queued start, price increase, not ours, no deadline),
+    one suggested action each, the leak $/h and the budget left.
     """
     state = services(ctx)
     return await audit(state.vast, state.deadlines, state.settings, now=time.time())
@@ -97,10 +96,9 @@ async def set_deadline(
     at_deadline: AtDeadline = "stop",
     confirm_token: ConfirmToken = None,
 ) -> DeadlineChange:
-    """Set, shorten, extend or clear (hours null or 0) an instance's deadline, and what happens then
-    (stop keeps the disk billing; destroy deletes it). Extending, clearing or changing the action
-    needs the human's yes (a form, or a confirm_token after a yes to the returned text); shortening
-    does not. Updates the guard inside the instance (through its label) and this machine's record.
+    """Set, shorten, extend or clear (no hours) an instance's deadline and what happens
+    then (stop, or destroy). Extending, clearing or changing the action needs the user's yes (a form,
+    or a confirm_token); shortening does not.
     """
     state = services(ctx)
     now = time.time()

@@ -62,10 +62,9 @@ async def attach_ssh_key(
     public_key: PublicKeyArg = None,
     confirm_token: ConfirmToken = None,
 ) -> AttachResult:
-    """Let an SSH public key log in to an instance as root: registers it on the account if absent,
-    then attaches it. GRANTS ACCESS: the human confirms (a form, or without forms a confirm_token
-    after a yes to the returned confirm_text). Key text or a .pub path; default ~/.ssh/id_ed25519.pub,
-    else id_rsa.pub. Private keys are refused and never read.
+    """Let an SSH public key (text or .pub path; default ~/.ssh/id_ed25519.pub) log in as
+    root; registers it on the account if absent. GRANTS ACCESS: needs the user's yes (a form, or a
+    confirm_token). Private keys are refused.
     """
     state = services(ctx)
     approved = await gate(ctx, consent, _attaching(instance_id, public_key), confirm_token)
@@ -99,10 +98,8 @@ async def check_ssh(
     instance_id: InstanceId,
     timeout_seconds: Annotated[float, Field(ge=0, le=300, description="keep retrying this long")] = 120,
 ) -> SshCheck:
-    """Prove SSH answers: a real TCP connect that reads the SSH-2.0 banner, direct port then proxy.
-
-    Retries until timeout_seconds (default 2 minutes, since sshd starts after "running").
-    Returns the ssh command line to use. It does not log in.
+    """Prove SSH answers (reads the SSH-2.0 banner; direct, then proxy), retrying up to
+    timeout_seconds. Returns the ssh command. Does not log in.
     """
     settings = services(ctx).settings
     instance = await services(ctx).vast.instances.get(instance_id)
