@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import anyio
 import pytest
 
 from tests.helpers import ScriptedUser, data, text_of
@@ -142,7 +143,8 @@ async def test_serve_reaps_a_passed_deadline_at_start_up(rig: Rig, era: str) -> 
     account = rig.sim.state.account.user_id
     store(rig).set(Deadline(instance_id=instance_id, at=time.time() - 1, action="stop", account=account))
     async with rig.client(era) as client:
-        for _ in range(100):  # the reaper runs in the background; the clock moves the stop along
+        for _ in range(200):  # the reaper starts ~1 s after start-up, in the background; the clock moves the stop along
+            await anyio.sleep(0.05)
             rig.sim.clock.advance(5)
             listed = data(await call(client, "list_instances"))
             if listed["instances"][0]["intended_status"] == "stopped":

@@ -7,13 +7,14 @@ go ahead without more questions.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, get_type_hints
 
 from mcp.server.mcpserver import Message, UserMessage
+from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
 from pydantic import Field
-
-from vast_mcp.provisioning.plan import DEFAULT_COUNT, DEFAULT_DISK_GB, DEFAULT_GPU, DEFAULT_IMAGE
+from pydantic.fields import FieldInfo
 
 Arg = Annotated[str, Field(description="leave empty to propose the default")]
 
@@ -34,6 +35,9 @@ def provision_gpu(
     max_hours: Arg = "",
 ) -> list[Message]:
     """Rent a GPU on Vast.ai: confirm image, disk, offer filter and API-key source, then create."""
+    # Imported here: the planner's models stay off the start-up path (a prompt renders on request).
+    from vast_mcp.provisioning.plan import DEFAULT_COUNT, DEFAULT_DISK_GB, DEFAULT_GPU, DEFAULT_IMAGE
+
     text = f"""Rent a Vast.ai GPU with vast-mcp, dialog first: nothing is spent before the human's yes.
 
 Propose these values in ONE question ("I'll use these - OK, or what should change?"):
@@ -118,3 +122,16 @@ PROMPTS: list[tuple[Callable[..., list[Message]], str]] = [
     (provision_gpu, "Rent a GPU (dialog first)"),
     (teardown, "Stop or destroy, then the bill"),
 ]
+
+
+def listed_prompt(fn: Callable[..., list[Message]], title: str) -> Prompt:
+    """The prompt as ``MCPServer.prompt()`` registers it, without building a pydantic argument model
+    and validator at start-up: every argument is a string (what clients send), described by its
+    ``Field`` and optional when it has a default."""
+    hints = get_type_hints(fn, include_extras=True)
+    arguments = []
+    for name, parameter in inspect.signature(fn).parameters.items():
+        field = next((m for m in getattr(hints[name], "__metadata__", ()) if isinstance(m, FieldInfo)), None)
+        required = parameter.default is inspect.Parameter.empty
+        arguments.append(PromptArgument(name=name, description=field and field.description, required=required))
+    return Prompt(name=fn.__name__, title=title, description=fn.__doc__, arguments=arguments, fn=fn, context_kwarg=None)

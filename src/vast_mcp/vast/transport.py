@@ -168,9 +168,13 @@ class VastHttp:
     _client: httpx.AsyncClient | None = None
     _open: bool = False
 
-    async def __aenter__(self) -> VastHttp:
+    def open(self) -> VastHttp:
+        """What ``async with`` does on entry (nothing is connected before the first request)."""
         self._open = True
         return self
+
+    async def __aenter__(self) -> VastHttp:
+        return self.open()
 
     async def __aexit__(self, *exc: object) -> None:
         self._open = False
