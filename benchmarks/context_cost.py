@@ -141,12 +141,9 @@ def report_offers(plain: CallToolResult, raw: CallToolResult) -> None:
     print(f"    result / raw = {share:.1%}; target <= {RESULT_SHARE:.0%}: {verdict(share <= RESULT_SHARE)}")
     print(
         f"    the whole CallToolResult on the wire: {wire} B (text content {text} B + structuredContent "
-        f"{result} B: the same JSON twice; a client shows the model one or both)"
+        f"{result} B; a client shows the model one or both)"
     )
-    print(
-        f"    the text content is the SDK's indent=2 rendering: {text / result - 1:+.0%} over compact JSON "
-        f"({text} vs {result} B)"
-    )
+    print(f"    the text content is a summary table: {text / result:.0%} of the structured result's compact JSON")
 
 
 def main() -> int:

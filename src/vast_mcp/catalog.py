@@ -7,6 +7,9 @@ published entry exactly as built, and each tool is built on its first call, whic
 and validates exactly as before (arguments against the argument model, results against the
 output model). tests/server/test_catalog.py checks the catalog against freshly built tools;
 regenerate it with ``uv run python -m vast_mcp.catalog``.
+
+Only the SDK's public surface is used: a subclass of its ``Tool`` model, handed to
+``MCPServer(tools=...)``; no private server state is touched.
 """
 
 from __future__ import annotations
