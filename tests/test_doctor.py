@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fidelity.recorded import FIXTURES, Replay, client_for, fixture_paths, load, recorded
+from tests.fidelity.recorded import Replay, client_for, load, recorded
 from tests.helpers import RecordedSleeps, isolated_key_sources, served_simulator
 from vast_mcp.cli import main
 from vast_mcp.credentials import ApiKey
@@ -60,7 +60,7 @@ async def test_doctor_passes_on_the_simulator_and_sends_only_reads(tmp_path: Pat
     written = files_in(tmp_path)
     assert len(written) == len(CHECKS) and "users_current-200-doctor.json" in written
     for name, content in written.items():
-        fx = load(tmp_path / name)  # the fixture format of shared/fixtures/real
+        fx = load(tmp_path / name)  # the fixture format of tests/fixtures/real
         assert set(fx.request) == {"method", "path", "query", "body"} and fx.status == 200
         assert SIM_KEY not in content and "sim-user@example.com" not in content
 
@@ -126,7 +126,6 @@ def recorded_vast() -> tuple[httpx.MockTransport, list[httpx.Request]]:
     return httpx.MockTransport(handler), seen
 
 
-@pytest.mark.skipif(not fixture_paths(), reason=f"no recorded fixtures at {FIXTURES}")
 async def test_doctor_on_the_recorded_answers_reports_what_the_client_had_to_tolerate(tmp_path: Path) -> None:
     transport, seen = recorded_vast()
     key = ApiKey("recorded-key-0123456789", "env", "$VAST_API_KEY")

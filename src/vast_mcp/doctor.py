@@ -6,7 +6,7 @@ strictly (anything the client had to tolerate is reported), and says which key
 permissions the tools need and whether the key seems to have them. Nothing it sends
 can change anything: a request hook refuses every request but a GET and the offer
 search. ``--record DIR`` writes each answer in the fixture format of
-``shared/fixtures/real/``, scrubbed of keys, tokens, e-mail addresses, personal fields
+``tests/fixtures/real/``, scrubbed of keys, tokens, e-mail addresses, personal fields
 and IP addresses, ready to become a contract test.
 """
 
@@ -379,7 +379,7 @@ def _body(raw: bytes) -> Any:
 
 
 def fixture(exchange: Exchange, scrubber: Scrubber, *, host: str, now: datetime) -> dict[str, Any]:
-    """One exchange in the format of ``shared/fixtures/real/`` (see its README), scrubbed."""
+    """One exchange in the format of ``tests/fixtures/real/`` (see its README), scrubbed."""
     scrubber.fields = set()
     headers = {k.lower(): scrubber.text(v) for k, v in exchange.headers.items() if k.lower() not in _DROPPED_HEADERS}
     request = {

@@ -1,4 +1,4 @@
-"""Helpers for replaying responses recorded from the real Vast API (../shared/fixtures/real).
+"""Helpers for replaying responses recorded from the real Vast API (tests/fixtures/real).
 
 A fixture file is ``{"source", "request", "response": {"status", "headers", "body"}}``.
 :class:`Replay` serves canned answers through ``httpx.MockTransport`` in order (the
@@ -21,8 +21,8 @@ import httpx
 from vast_mcp.credentials import ApiKey
 from vast_mcp.vast import RateBudget, RetryPolicy, VastClient, VastHttp
 
-#: <repo>/../shared/fixtures/real, read-only material next to the repository.
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real"
+#: Vendored from the team's shared material; sources and licences in its README.md and LICENSES.md.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 BASE_URL = "https://vast.test"
 #: A key shaped like a real one; every leak check looks for it.
 KEY_SECRET = "fidelity-CANARY-key-0123456789abcdef"
@@ -30,7 +30,7 @@ KEY = ApiKey(KEY_SECRET, "env", "$VAST_API_KEY")
 
 
 def fixture_paths() -> list[Path]:
-    return sorted(FIXTURES.glob("*.json")) if FIXTURES.is_dir() else []
+    return sorted(FIXTURES.glob("*.json"))
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,11 @@ from typing import Any
 
 import pytest
 
-from tests.fidelity.recorded import FIXTURES, Replay, client_for, fixture_paths, load, recorded, walk
+from tests.fidelity.recorded import Replay, client_for, fixture_paths, load, recorded, walk
 from vast_mcp.provisioning.readiness import EXITED_GRACE_S, wait_for_state
 from vast_mcp.vast import Instance, NotFoundError, Offer, OfferFilters, SshKey, User
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.skipif(not fixture_paths(), reason=f"no recorded fixtures at {FIXTURES}"),
-]
+pytestmark = pytest.mark.anyio
 
 STOPPED = "instance-200-stopped-jdziat.json"
 MISSING = "instance-200-nonexistent_null-jdziat.json"

@@ -1,6 +1,6 @@
 """Contract tests: every response recorded from the real Vast API, served to our client.
 
-Each ``../shared/fixtures/real/*.json`` is served (status, headers, body) through
+Each ``tests/fixtures/real/*.json`` is served (status, headers, body) through
 ``httpx.MockTransport`` to the client method that issues that request, and the test
 checks what the client makes of it: the typed model with the right values, or the
 right error. The glob is parametrized, so a new fixture is picked up automatically;
@@ -38,7 +38,6 @@ from pydantic import BaseModel, ConfigDict
 
 import vast_mcp.vast
 from tests.fidelity.recorded import (
-    FIXTURES,
     KEY_SECRET,
     Canned,
     Fixture,
@@ -270,9 +269,7 @@ CONTRACTS: dict[str, Contract] = {
 }
 
 _PATHS = fixture_paths()
-_PARAMS = [pytest.param(p, id=p.name) for p in _PATHS] or [
-    pytest.param(None, id="no-fixtures", marks=pytest.mark.skip(reason=f"no recorded fixtures at {FIXTURES}"))
-]
+_PARAMS = [pytest.param(p, id=p.name) for p in _PATHS]
 
 
 @pytest.mark.parametrize("path", _PARAMS)
@@ -294,7 +291,6 @@ async def test_recorded_response(path: Path) -> None:
         assert request.headers["authorization"] == f"Bearer {KEY_SECRET}"
 
 
-@pytest.mark.skipif(not _PATHS, reason=f"no recorded fixtures at {FIXTURES}")
 def test_every_contract_has_its_fixture() -> None:
     """A handler whose fixture was renamed or removed is dead: say so instead of passing quietly."""
     assert set(CONTRACTS) <= {p.name for p in _PATHS}
@@ -305,7 +301,6 @@ def test_every_contract_has_its_fixture() -> None:
 RATE_LIMITED = "bundles-429-nikitatsym.json"
 
 
-@pytest.mark.skipif(not (FIXTURES / RATE_LIMITED).exists(), reason=f"{RATE_LIMITED} not found in {FIXTURES}")
 async def test_recorded_429_then_200_retries_after_exactly_retry_after() -> None:
     replay = Replay(recorded(load(RATE_LIMITED)), Canned(200, {"offers": []}))
     async with client_for(replay) as vast:
@@ -314,7 +309,6 @@ async def test_recorded_429_then_200_retries_after_exactly_retry_after() -> None
     assert replay.sent() == [("POST", "/api/v0/bundles/")] * 2
 
 
-@pytest.mark.skipif(not (FIXTURES / RATE_LIMITED).exists(), reason=f"{RATE_LIMITED} not found in {FIXTURES}")
 async def test_recorded_429_with_the_shared_budget_waits_once() -> None:
     """With the default budget on, the penalty and the retry wait overlap: 10 s in all, not 20."""
     replay = Replay(recorded(load(RATE_LIMITED)), Canned(200, {"offers": []}))
@@ -325,7 +319,6 @@ async def test_recorded_429_with_the_shared_budget_waits_once() -> None:
     assert replay.now == pytest.approx(10.0)
 
 
-@pytest.mark.skipif(not (FIXTURES / RATE_LIMITED).exists(), reason=f"{RATE_LIMITED} not found in {FIXTURES}")
 async def test_recorded_429_on_a_create_is_not_retried() -> None:
     replay = Replay(recorded(load(RATE_LIMITED)))
     async with client_for(replay) as vast:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.fidelity.recorded import FIXTURES, KEY, KEY_SECRET, fixture_paths, load
+from tests.fidelity.recorded import KEY, KEY_SECRET, load
 from tests.helpers import RecordedSleeps
 from tests.vast.fake import FakeVast, reply
 from vast_mcp.provisioning.readiness import SshEndpoint, ssh_endpoints, wait_for_state
@@ -40,10 +40,7 @@ from vast_mcp.vast import (
 )
 from vast_mcp.vast.query import build_query
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.skipif(not fixture_paths(), reason=f"no recorded fixtures at {FIXTURES}"),
-]
+pytestmark = pytest.mark.anyio
 
 SEARCH = "search_asks-200-jdziat.json"
 STOPPED = "instance-200-stopped-jdziat.json"

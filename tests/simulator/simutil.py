@@ -12,8 +12,8 @@ import httpx
 from vast_mcp.simulator import Simulator
 
 API_KEY = "sim-key"
-#: The shared read-only material lives next to the repository: <repo>/../shared.
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "real"
+#: Real recorded Vast answers, vendored in the repository (see its README.md).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 
 #: Instances take 10 s to leave "created" and 20 s more to run (Timings defaults).
 BOOT_SECONDS = 30

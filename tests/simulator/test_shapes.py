@@ -1,4 +1,4 @@
-"""Shape parity with real recorded responses (shared/fixtures/real/*.json).
+"""Shape parity with real recorded responses (tests/fixtures/real/*.json).
 
 For each fixture the simulator can answer, send the recorded request and compare
 key sets and JSON value types recursively with the real body (values are ignored).
@@ -20,8 +20,6 @@ from vast_mcp.simulator import Simulator
 
 from .conftest import MakeInstance
 from .simutil import BOOT_SECONDS, FIXTURES, client
-
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"real fixtures not found at {FIXTURES}")
 
 #: Real keys (by name) the simulator leaves out on purpose.
 OMITTED: dict[str, str] = {
