@@ -110,6 +110,10 @@ def _account(result: Account) -> str:
     )
 
 
+def _unreadable(count: int) -> str:
+    return f"{count} field(s) Vast sent could not be read (shown as unknown)."
+
+
 @as_text.register
 def _offers(result: OfferSearchResult) -> str:
     head = (
@@ -118,7 +122,7 @@ def _offers(result: OfferSearchResult) -> str:
     )
     text = head + "\n" + _table(OFFER_COLUMNS, _offer_rows(result.offers))
     if result.unreadable_fields:
-        text += f"\n{result.unreadable_fields} field(s) Vast sent could not be read (shown as unknown)."
+        text += "\n" + _unreadable(result.unreadable_fields)
     if result.raw is not None:
         text += "\n" + result.model_dump_json(include={"raw"})
     return text
@@ -199,7 +203,7 @@ def _instances(result: InstanceList) -> str:
         f"storage of the others ${result.storage_per_hour:g}/h."
     )
     if result.unreadable_fields:
-        head += f" {result.unreadable_fields} field(s) Vast sent could not be read (shown as unknown)."
+        head += " " + _unreadable(result.unreadable_fields)
     if not result.instances:
         return head
     return "\n".join([head, _instances_text(result.instances), UNTRUSTED_LINE])
