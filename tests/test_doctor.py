@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fidelity.recorded import Replay, client_for, load, recorded
+from tests.fidelity.recorded import BASE_URL, Replay, client_for, load, recorded
 from tests.helpers import RecordedSleeps, isolated_key_sources, served_simulator
 from vast_mcp.cli import main
 from vast_mcp.credentials import ApiKey
@@ -82,9 +82,9 @@ async def test_doctor_with_a_wrong_key_says_which_permissions_seem_missing() -> 
 def test_the_doctor_refuses_to_send_anything_but_reads() -> None:
     for method, path in (("PUT", "/api/v0/instances/1/"), ("DELETE", "/api/v0/ssh/2/"), ("POST", "/api/v0/ssh/")):
         with pytest.raises(ReadOnlyViolation):
-            _read_only(httpx.Request(method, f"https://console.vast.ai{path}"))
-    _read_only(httpx.Request("POST", "https://console.vast.ai/api/v0/bundles/"))
-    _read_only(httpx.Request("GET", "https://console.vast.ai/api/v0/users/current"))
+            _read_only(httpx.Request(method, f"https://vast.test{path}"))
+    _read_only(httpx.Request("POST", "https://vast.test/api/v0/bundles/"))
+    _read_only(httpx.Request("GET", "https://vast.test/api/v0/users/current"))
 
 
 # -- against every recorded real answer ----------------------------------------------------------------
@@ -129,7 +129,7 @@ def recorded_vast() -> tuple[httpx.MockTransport, list[httpx.Request]]:
 async def test_doctor_on_the_recorded_answers_reports_what_the_client_had_to_tolerate(tmp_path: Path) -> None:
     transport, seen = recorded_vast()
     key = ApiKey("recorded-key-0123456789", "env", "$VAST_API_KEY")
-    code, text = await doctor("https://console.vast.ai", key, transport=transport, record_dir=tmp_path)
+    code, text = await doctor(BASE_URL, key, transport=transport, record_dir=tmp_path)
     assert code == 1  # the recordings carry upstream's scrubbing: 0 for text, "<scrubbed>" for hosts
     assert "account: user 0: field fullname could not be read (a number)" in text
     assert "instances: instance 49983543: field ssh_host could not be read (a string)" in text
@@ -199,7 +199,7 @@ def planted_vast() -> httpx.MockTransport:
 
 async def test_recordings_are_scrubbed_of_planted_secrets(tmp_path: Path) -> None:
     key = ApiKey(ACCOUNT_KEY, "env", "$VAST_API_KEY")
-    _, text = await doctor("https://console.vast.ai", key, transport=planted_vast(), record_dir=tmp_path)
+    _, text = await doctor(BASE_URL, key, transport=planted_vast(), record_dir=tmp_path)
     files = files_in(tmp_path)
     assert len(files) == len(CHECKS)
     everything = "\n".join(files.values()) + text

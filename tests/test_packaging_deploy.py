@@ -38,6 +38,7 @@ import yaml
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.conftest import NOWHERE
 from tests.helpers import SIM_KEY, data, served_simulator
 from tests.server.test_http import free_port
 
@@ -284,7 +285,12 @@ def test_shellcheck_finds_nothing() -> None:
 
 def _script_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     # The venv's vast-mcp first on PATH, as /opt/vast-mcp/bin is in the image and the unit.
-    return {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "HOME": str(tmp_path), **extra}
+    return {
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(tmp_path),
+        "VAST_URL": NOWHERE,
+        **extra,
+    }
 
 
 def _secret(path: Path, value: str) -> Path:

@@ -32,6 +32,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.conftest import NOWHERE
 from tests.helpers import SIM_KEY, data, served_simulator, text_of
 from vast_mcp.credentials import ApiKey
 from vast_mcp.server import create_server
@@ -195,6 +196,7 @@ def _host_launch(bundle: Bundle, user: dict[str, Any], home: Path, **extra_env: 
         # The test's Python, never a download; offline from uv's cache when everything is there.
         "UV_PYTHON": sys.executable,
         "UV_PYTHON_DOWNLOADS": "never",
+        "VAST_URL": NOWHERE,  # unless the test names a simulator
         **{k: _substitute(v, bundle, user) for k, v in config["env"].items()},
         **extra_env,
     }

@@ -30,6 +30,8 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.conftest import NOWHERE
+
 ROOT = Path(__file__).resolve().parents[1]
 UV = shutil.which("uv")
 STEP_TIMEOUT_S = 120
@@ -194,6 +196,7 @@ def test_the_wheel_carries_the_metadata_pypi_shows(dists: Dists) -> None:
 def test_installed_console_script_runs_the_demo(installed: Path, tmp_path: Path) -> None:
     script = installed / ("vast-mcp.exe" if os.name == "nt" else "vast-mcp")
     env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", ""), "VAST_MCP_STATE_DIR": str(tmp_path / "state")}
+    env["VAST_URL"] = NOWHERE  # the demo runs its own simulator; nothing else is reachable
     proc = subprocess.run(
         [str(script), "demo"],
         capture_output=True,
@@ -224,7 +227,12 @@ def test_installed_wheel_serves_the_docs(installed: Path, tmp_path: Path) -> Non
 async def test_installed_console_script_serves_the_docs_over_stdio(installed: Path, tmp_path: Path) -> None:
     script = installed / ("vast-mcp.exe" if os.name == "nt" else "vast-mcp")
     assert script.exists(), "the wheel installed no vast-mcp console script"
-    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", ""), "VAST_API_KEY": "wheel-test-key-0123"}
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": os.environ.get("PATH", ""),
+        "VAST_API_KEY": "wheel-test-key-0123",
+        "VAST_URL": NOWHERE,
+    }
     params = StdioServerParameters(command=str(script), args=["serve"], env=env, cwd=str(tmp_path))
     async with Client(params) as client:
         skill = await client.read_resource("vast://skill")

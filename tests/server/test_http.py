@@ -226,5 +226,5 @@ def test_a_bad_token_source_or_vast_url_refuses_before_listening(http_rig: Rig, 
     assert too_short.returncode == 2 and "at least 16" in too_short.stderr
     missing = _refused([*serve, "--auth-token-file", str(tmp_path / "nope")], env, port)
     assert missing.returncode == 2 and "cannot read the token file" in missing.stderr
-    cleartext = _refused(serve, {**env, "VAST_URL": "http://console.vast.ai"}, port)
+    cleartext = _refused(serve, {**env, "VAST_URL": "http://vast.test"}, port)
     assert cleartext.returncode == 2 and "clear text" in cleartext.stderr
