@@ -167,3 +167,10 @@ def test_a_failing_step_exits_nonzero(monkeypatch: pytest.MonkeyPatch, capsys: p
     assert "DEMO FAILED" in out
     assert "server exploded" in out
     assert "DEMO OK" not in out
+
+
+def test_the_transcript_scrubs_a_token_before_it_cuts_the_text() -> None:
+    token = "hf_" + "a1B2c3D4e5" * 4
+    text = "x" * 190 + " " + token  # the cut at 200 falls inside the token
+    clipped = demo.clip(text, 200)
+    assert len(clipped) <= 200 and "hf_a1B2" not in clipped and "a1B2c3" not in clipped

@@ -36,6 +36,8 @@ from mcp.types import (
     TextContent,
 )
 
+from vast_mcp.credentials import redact_tokens
+
 SIM_KEY = "sim-key"
 SIM_SEED = 7
 SIM_SPEED = 15.0  # simulated seconds per real second: created -> running (30 sim s) in ~2 s
@@ -141,7 +143,7 @@ def structured(name: str, result: CallToolResult) -> dict[str, Any]:
     try:
         parsed = json.loads(text_of(result))
     except ValueError:
-        raise DemoFailed(f"{name} returned no structured result: {text_of(result)[:200]}") from None
+        raise DemoFailed(f"{name} returned no structured result: {clip(text_of(result), 200)}") from None
     if not isinstance(parsed, dict):
         raise DemoFailed(f"{name} returned {type(parsed).__name__}, not an object")
     return parsed
@@ -159,6 +161,11 @@ def proposed_fields(prompt_text: str) -> list[str]:
         elif not stripped and items:
             break  # the bullet list ended
     return [re.split(r"; |\. ", item, maxsplit=1)[0].rstrip(".") for item in items]
+
+
+def clip(text: str, limit: int) -> str:
+    """At most ``limit`` characters, secrets scrubbed first (a cut must not leave part of one)."""
+    return redact_tokens(text)[:limit]
 
 
 def plain(text: str | None) -> str:
@@ -281,7 +288,7 @@ class Walk:
         plan = await self.call("plan_instance")
         for f in plan["fields"]:
             value = f["value"].replace(str(self.home), "~")
-            line(f"{f['name']:<16} {value[:48]}  [{f['source']}]")
+            line(f"{f['name']:<16} {clip(value, 48)}  [{f['source']}]")
         active = plan["active_instances"]
         line(f"active instances: {len(active) if active else 'none'}")
         for offer in plan["chosen"]:
@@ -343,7 +350,7 @@ class Walk:
         count, total = len(bill["charges"]), bill["charges_total"]
         line(f"range {bill['start']} .. {bill['end']}: {count} charge line(s), ${total:.4f}")
         for charge in bill["charges"][:3]:
-            line(f"  {charge['source']}: ${charge['amount']:.4f} {plain(charge['description'])[:50]}")
+            line(f"  {charge['source']}: ${charge['amount']:.4f} {clip(plain(charge['description']), 50)}")
         line(f"burning {money(bill['burn_rate_per_hour'])} now; credit left ${bill['credit']:.2f}")
 
     async def destroy(self) -> None:
